@@ -1,0 +1,173 @@
+// One control connection: its socket (plain, then TLS after AUTH), line framing, state and replies.
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.ts';
+import type { DataPlane, PassiveChannel } from '../data/pool.ts';
+import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
+import { driverFor } from '../storage/index.ts';
+import { formatReply } from './replies.ts';
+import { wrapServerSocket } from './tls.ts';
+import { log } from '../log.ts';
+
+export const MAX_LINE_BYTES = 4096;
+
+export interface Authenticator {
+  /** The storage target for a genuine key pair, or undefined for a wrong one. */
+  authenticate(accessKeyId: string, secret: string): Promise<StorageTarget | undefined>;
+}
+
+export interface LoginGuard {
+  /** Milliseconds to wait before answering a failed login from this address. */
+  failed(address: string): number;
+  succeeded(address: string): void;
+}
+
+export interface ServerContext {
+  readonly config: Config;
+  readonly tlsContext: tls.SecureContext;
+  readonly dataPlane: DataPlane;
+  readonly authenticator: Authenticator;
+  readonly loginGuard: LoginGuard;
+  readonly now: () => Date;
+}
+
+export type LineHandler = (session: Session, line: string) => Promise<void>;
+
+export interface TransferState {
+  readonly channel: PassiveChannel;
+  readonly done: Promise<void>;
+}
+
+export class Session {
+  readonly id = randomUUID().slice(0, 8);
+  readonly server: ServerContext;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly startedAt: Date;
+  #socket: net.Socket | tls.TLSSocket;
+  #buffer: Buffer = Buffer.alloc(0);
+  #discardingLongLine = false;
+  #queue: Promise<void> = Promise.resolve();
+  #onLine: LineHandler;
+  #closed = false;
+
+  tlsActive = false;
+  pbszSet = false;
+  protection: 'C' | 'P' = 'C';
+  pendingUser: string | undefined;
+  accessKeyId: string | undefined;
+  target: StorageTarget | undefined;
+  cwd = '/';
+  restOffset = 0;
+  renameFrom: string | undefined;
+  epsvAll = false;
+  passive: PassiveChannel | undefined;
+  transfer: TransferState | undefined;
+  bytesIn = 0;
+  bytesOut = 0;
+  transfers = 0;
+
+  constructor(socket: net.Socket, server: ServerContext, onLine: LineHandler) {
+    this.#socket = socket;
+    this.server = server;
+    this.#onLine = onLine;
+    this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.localAddress = (socket.localAddress ?? '').replace(/^::ffff:/, '');
+    this.startedAt = server.now();
+    this.#attach(socket);
+  }
+
+  get loggedIn(): boolean {
+    return this.target !== undefined;
+  }
+
+  get driver(): StorageDriver {
+    if (!this.target) throw new Error('not logged in');
+    return driverFor(this.target);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #attach(socket: net.Socket | tls.TLSSocket): void {
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    socket.on('error', (error) => log.info('control connection error', { session: this.id, error: error.message }));
+    socket.on('close', () => this.#onClose());
+  }
+
+  #receive(chunk: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    for (let newline = this.#buffer.indexOf(0x0a); newline >= 0; newline = this.#buffer.indexOf(0x0a)) {
+      const raw = this.#buffer.subarray(0, newline);
+      this.#buffer = this.#buffer.subarray(newline + 1);
+      if (this.#discardingLongLine) {
+        this.#discardingLongLine = false;
+        continue;
+      }
+      const line = raw.toString('utf8').replace(/\r$/, '');
+      this.#enqueue(() => this.#onLine(this, line));
+      // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands.
+      if (/^\s*AUTH\b/i.test(line)) {
+        this.#socket.pause();
+        this.#enqueue(async () => {
+          this.#socket.resume();
+        });
+        break;
+      }
+    }
+    if (this.#buffer.length > MAX_LINE_BYTES) {
+      this.#buffer = Buffer.alloc(0);
+      this.#discardingLongLine = true;
+      this.#enqueue(async () => this.reply(500, 'Command line too long.'));
+    }
+  }
+
+  #enqueue(work: () => Promise<void>): void {
+    this.#queue = this.#queue.then(work).catch((error: unknown) => {
+      log.error('command failed', { session: this.id, error: error instanceof Error ? error.stack : String(error) });
+      this.reply(451, 'Local error in processing.');
+    });
+  }
+
+  reply(code: number, message: string | readonly string[]): void {
+    if (this.#closed || this.#socket.destroyed) return;
+    this.#socket.write(formatReply(code, message));
+  }
+
+  /** Replaces the plain socket with TLS; called right after the 234 reply is written. */
+  upgradeToTls(): void {
+    const plain = this.#socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('error');
+    const rest = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
+    if (rest.length > 0) plain.unshift(rest);
+    const secure = wrapServerSocket(plain as net.Socket, this.server.tlsContext);
+    this.#socket = secure;
+    this.tlsActive = true;
+    this.#attach(secure);
+    secure.on('secure', () => log.info('control TLS established', { session: this.id, protocol: secure.getProtocol() ?? '' }));
+  }
+
+  get tlsProtocol(): string | undefined {
+    return this.tlsActive ? ((this.#socket as tls.TLSSocket).getProtocol() ?? undefined) : undefined;
+  }
+
+  /** Ends the control connection after what was written has been sent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#socket.end();
+    this.#socket.destroySoon();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.passive?.cancel();
+    this.transfer?.channel.cancel();
+    log.info('session closed', { session: this.id, remote: this.remoteAddress, user: this.accessKeyId });
+  }
+}

@@ -1,0 +1,64 @@
+// TLS material shared by the control server and the data workers, so data connections can resume
+// the control connection's session (same cert, key, ticket keys, ciphers and session id context).
+import * as fs from 'node:fs/promises';
+import * as tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { generate } from 'selfsigned';
+import type { Config } from '../config.ts';
+import { log } from '../log.ts';
+
+export interface TlsMaterial {
+  readonly cert: string;
+  readonly key: string;
+  readonly ticketKeys: Uint8Array;
+  readonly sessionIdContext: string;
+}
+
+// Modern AEAD suites only for TLS 1.2; TLS 1.3 suites are always AEAD.
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export async function loadTlsMaterial(config: Config): Promise<TlsMaterial> {
+  let cert: string;
+  let key: string;
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    [cert, key] = await Promise.all([fs.readFile(config.tlsCert, 'utf8'), fs.readFile(config.tlsKey, 'utf8')]);
+  } else {
+    log.warn('no --tls-cert/--tls-key given: using a generated self-signed certificate');
+    const pems = await generate([{ name: 'commonName', value: 's3ftpd' }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+    });
+    cert = pems.cert;
+    key = pems.private;
+  }
+  return { cert, key, ticketKeys: randomBytes(48), sessionIdContext: randomBytes(16).toString('hex') };
+}
+
+export function createServerContext(material: TlsMaterial): tls.SecureContext {
+  return tls.createSecureContext({
+    cert: material.cert,
+    key: material.key,
+    minVersion: 'TLSv1.2',
+    ciphers: CIPHERS,
+    honorCipherOrder: true,
+    ticketKeys: Buffer.from(material.ticketKeys),
+    sessionIdContext: material.sessionIdContext,
+    sessionTimeout: 3600,
+  });
+}
+
+/** Wraps an accepted TCP socket as the server side of a TLS connection. */
+export function wrapServerSocket(socket: import('node:net').Socket, context: tls.SecureContext): tls.TLSSocket {
+  return new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+}

@@ -1,0 +1,80 @@
+// The storage interface every backend implements, and its error kinds.
+import type { Readable } from 'node:stream';
+import type { Entry } from '../listing.ts';
+
+export type StorageErrorKind =
+  | 'NotFound'
+  | 'AccessDenied'
+  | 'Exists'
+  | 'NotEmpty'
+  | 'InvalidName'
+  | 'InvalidCredentials'
+  | 'Unavailable'
+  | 'Aborted'
+  | 'Failed';
+
+export class StorageError extends Error {
+  readonly kind: StorageErrorKind;
+  /** The backend's own code (e.g. S3's `NoSuchBucket`), for logs only. */
+  readonly backendCode: string | undefined;
+  constructor(kind: StorageErrorKind, message: string, backendCode?: string) {
+    super(message);
+    this.name = 'StorageError';
+    this.kind = kind;
+    this.backendCode = backendCode;
+  }
+}
+
+export interface ObjectStat {
+  readonly size: number;
+  readonly modified: Date;
+}
+
+export interface ObjectSummary extends ObjectStat {
+  readonly key: string;
+}
+
+export interface WriteResult {
+  readonly bytes: number;
+}
+
+export interface StorageDriver {
+  /** Buckets the key can list; empty when listing is denied. */
+  listBuckets(): Promise<Entry[]>;
+  /** Whether the bucket exists and the key may use it. */
+  bucketExists(bucket: string): Promise<boolean>;
+  createBucket(bucket: string): Promise<void>;
+  deleteBucket(bucket: string): Promise<void>;
+  /** The object's size and time, or undefined when there is no such object. */
+  stat(bucket: string, key: string): Promise<ObjectStat | undefined>;
+  /** True when anything (a marker or any key) lives under `prefix` (which ends in `/`). */
+  prefixExists(bucket: string, prefix: string): Promise<boolean>;
+  /** One directory level under `prefix`, page by page; markers of the directory itself are left out. */
+  listDirectory(bucket: string, prefix: string): AsyncIterable<Entry[]>;
+  /** Every key under `prefix`, recursively, page by page. */
+  listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]>;
+  /** The object's bytes from `offset` on. */
+  read(bucket: string, key: string, offset: number): Promise<Readable>;
+  /** Stores `body` as the object; nothing is visible unless the whole body arrived. */
+  write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult>;
+  copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void>;
+  delete(bucket: string, key: string): Promise<void>;
+  /** Creates the zero-byte directory marker `prefix` (ending in `/`). */
+  createMarker(bucket: string, prefix: string): Promise<void>;
+  /** Releases sockets and handles. */
+  close(): void;
+}
+
+/** Where a session's storage lives; plain data so it can cross to worker threads. */
+export type StorageTarget =
+  | {
+      readonly kind: 's3';
+      readonly endpoint: string | undefined;
+      readonly region: string;
+      readonly pathStyle: boolean;
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly partSize: number;
+      readonly queueSize: number;
+    }
+  | { readonly kind: 'local'; readonly dataDir: string };

@@ -1,0 +1,231 @@
+// The embedded store: a local directory behind StorageDriver. Top-level folders are buckets, files
+// are objects, directories are prefixes; writes go to a temp file that is renamed into place.
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Entry } from '../listing.ts';
+import { StorageError, type ObjectStat, type ObjectSummary, type StorageDriver, type WriteResult } from './driver.ts';
+
+/** Folder inside the data directory for the gateway's own files; not a valid bucket name. */
+export const STATE_DIR = '.s3ftpd';
+const PAGE = 1000;
+
+function errno(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
+}
+
+function toStorageError(error: unknown): StorageError {
+  if (error instanceof StorageError) return error;
+  const code = errno(error);
+  const message = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'ENOENT':
+      return new StorageError('NotFound', message, code);
+    case 'EEXIST':
+    case 'EISDIR':
+    case 'ENOTDIR':
+      return new StorageError('Exists', message, code);
+    case 'ENOTEMPTY':
+      return new StorageError('NotEmpty', message, code);
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError('AccessDenied', message, code);
+    case 'ENAMETOOLONG':
+      return new StorageError('InvalidName', message, code);
+    case 'ABORT_ERR':
+      return new StorageError('Aborted', message, code);
+  }
+  return new StorageError('Failed', message, code);
+}
+
+export class LocalStorage implements StorageDriver {
+  readonly #root: string;
+  readonly #tmp: string;
+
+  constructor(dataDir: string) {
+    this.#root = path.resolve(dataDir);
+    this.#tmp = path.join(this.#root, STATE_DIR, 'tmp');
+  }
+
+  #bucketPath(bucket: string): string {
+    if (bucket === '' || bucket.startsWith('.') || bucket.includes('/') || bucket.includes('\0')) {
+      throw new StorageError('InvalidName', `invalid bucket name: ${bucket}`);
+    }
+    return path.join(this.#root, bucket);
+  }
+
+  #objectPath(bucket: string, key: string): string {
+    const base = this.#bucketPath(bucket);
+    const segments = key.split('/');
+    if (key.includes('\0') || segments.some((s) => s === '.' || s === '..')) {
+      throw new StorageError('InvalidName', `invalid key: ${key}`);
+    }
+    const full = path.join(base, ...segments.filter((s) => s !== ''));
+    if (full !== base && !full.startsWith(base + path.sep)) throw new StorageError('InvalidName', 'key escapes bucket');
+    return full;
+  }
+
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  async listBuckets(): Promise<Entry[]> {
+    return this.#run(async () => {
+      await fs.mkdir(this.#root, { recursive: true });
+      const entries: Entry[] = [];
+      for (const dirent of await fs.readdir(this.#root, { withFileTypes: true })) {
+        if (!dirent.isDirectory() || dirent.name.startsWith('.')) continue;
+        const info = await fs.stat(path.join(this.#root, dirent.name));
+        entries.push({ name: dirent.name, type: 'dir', size: 0, modified: info.mtime });
+      }
+      return entries.sort((a, b) => a.name.localeCompare(b.name));
+    });
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    const info = await fs.stat(this.#bucketPath(bucket)).catch(() => undefined);
+    return info?.isDirectory() ?? false;
+  }
+
+  async createBucket(bucket: string): Promise<void> {
+    await this.#run(() => fs.mkdir(this.#bucketPath(bucket)));
+  }
+
+  async deleteBucket(bucket: string): Promise<void> {
+    await this.#run(() => fs.rmdir(this.#bucketPath(bucket)));
+  }
+
+  async stat(bucket: string, key: string): Promise<ObjectStat | undefined> {
+    if (key === '' || key.endsWith('/')) return undefined;
+    const info = await fs.stat(this.#objectPath(bucket, key)).catch((error: unknown) => {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
+      throw toStorageError(error);
+    });
+    return info?.isFile() ? { size: info.size, modified: info.mtime } : undefined;
+  }
+
+  async prefixExists(bucket: string, prefix: string): Promise<boolean> {
+    if (!(await this.bucketExists(bucket))) throw new StorageError('NotFound', `no such bucket: ${bucket}`);
+    const info = await fs.stat(this.#objectPath(bucket, prefix)).catch(() => undefined);
+    return info?.isDirectory() ?? false;
+  }
+
+  async *listDirectory(bucket: string, prefix: string): AsyncIterable<Entry[]> {
+    const dir = this.#objectPath(bucket, prefix);
+    const handle = await this.#run(() => fs.opendir(dir, { bufferSize: 128 }));
+    let page: Entry[] = [];
+    for await (const dirent of handle) {
+      if (prefix === '' && dirent.name === STATE_DIR) continue;
+      const info = await fs.stat(path.join(dir, dirent.name)).catch(() => undefined);
+      if (!info) continue;
+      page.push(
+        info.isDirectory()
+          ? { name: dirent.name, type: 'dir', size: 0, modified: info.mtime }
+          : { name: dirent.name, type: 'file', size: info.size, modified: info.mtime },
+      );
+      if (page.length >= PAGE) {
+        yield page;
+        page = [];
+      }
+    }
+    yield page;
+  }
+
+  async *listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]> {
+    const start = this.#objectPath(bucket, prefix);
+    const pending: Array<{ dir: string; keyPrefix: string }> = [{ dir: start, keyPrefix: prefix }];
+    const rootInfo = await fs.stat(start).catch(() => undefined);
+    if (!rootInfo?.isDirectory()) return;
+    // Directories count as markers so that renaming or removing a tree carries empty folders too.
+    if (prefix !== '') yield [{ key: prefix, size: 0, modified: rootInfo.mtime }];
+    while (pending.length > 0) {
+      const next = pending.pop();
+      if (!next) break;
+      const page: ObjectSummary[] = [];
+      for (const dirent of await this.#run(() => fs.readdir(next.dir, { withFileTypes: true }))) {
+        const full = path.join(next.dir, dirent.name);
+        const info = await fs.stat(full).catch(() => undefined);
+        if (!info) continue;
+        if (info.isDirectory()) {
+          if (next.keyPrefix === '' && dirent.name === STATE_DIR) continue;
+          const keyPrefix = `${next.keyPrefix}${dirent.name}/`;
+          page.push({ key: keyPrefix, size: 0, modified: info.mtime });
+          pending.push({ dir: full, keyPrefix });
+        } else {
+          page.push({ key: `${next.keyPrefix}${dirent.name}`, size: info.size, modified: info.mtime });
+        }
+      }
+      if (page.length > 0) yield page;
+    }
+  }
+
+  async read(bucket: string, key: string, offset: number): Promise<Readable> {
+    const file = this.#objectPath(bucket, key);
+    const info = await this.#run(() => fs.stat(file));
+    if (!info.isFile()) throw new StorageError('NotFound', `not a file: ${key}`);
+    return createReadStream(file, { start: Math.min(offset, info.size), highWaterMark: 256 * 1024 });
+  }
+
+  async #tempFile(): Promise<string> {
+    await fs.mkdir(this.#tmp, { recursive: true });
+    return path.join(this.#tmp, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+  }
+
+  async #commit(temp: string, target: string): Promise<void> {
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const existing = await fs.stat(target).catch(() => undefined);
+    if (existing?.isDirectory()) throw new StorageError('Exists', 'a directory has that name');
+    await fs.rename(temp, target);
+  }
+
+  async write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult> {
+    const target = this.#objectPath(bucket, key);
+    if (!(await this.bucketExists(bucket))) throw new StorageError('NotFound', `no such bucket: ${bucket}`);
+    const temp = await this.#tempFile();
+    try {
+      const out = createWriteStream(temp);
+      await pipeline(body, out, { signal });
+      await this.#commit(temp, target);
+      return { bytes: out.bytesWritten };
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw toStorageError(error);
+    }
+  }
+
+  async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string): Promise<void> {
+    const source = this.#objectPath(sourceBucket, sourceKey);
+    const target = this.#objectPath(targetBucket, targetKey);
+    if (targetKey.endsWith('/') || sourceKey.endsWith('/')) {
+      await this.#run(() => fs.mkdir(target, { recursive: true }));
+      return;
+    }
+    const temp = await this.#tempFile();
+    try {
+      await fs.copyFile(source, temp);
+      await this.#commit(temp, target);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw toStorageError(error);
+    }
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    const target = this.#objectPath(bucket, key);
+    await this.#run(() => (key.endsWith('/') ? fs.rmdir(target) : fs.unlink(target)));
+  }
+
+  async createMarker(bucket: string, prefix: string): Promise<void> {
+    if (!(await this.bucketExists(bucket))) throw new StorageError('NotFound', `no such bucket: ${bucket}`);
+    await this.#run(() => fs.mkdir(this.#objectPath(bucket, prefix), { recursive: true }));
+  }
+
+  close(): void {}
+}
