@@ -22,16 +22,6 @@ BINARIES=(radosgw ceph-mon ceph-osd ceph radosgw-admin monmaptool uuidgen lftp c
 # the background, or unattended-upgrades) to release the dpkg lock.
 APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-900}"
 
-missing=()
-for b in "${BINARIES[@]}"; do
-  command -v "$b" >/dev/null 2>&1 || missing+=("$b")
-done
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-test-deps: all present (${BINARIES[*]})"
-  exit 0
-fi
-echo "install-test-deps: missing: ${missing[*]}"
-
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: not root and no sudo" >&2; exit 1; }
@@ -64,14 +54,27 @@ wait_for_apt() {
   done
 }
 
+find_missing() {
+  missing=()
+  local b
+  for b in "${BINARIES[@]}"; do
+    command -v "$b" >/dev/null 2>&1 || missing+=("$b")
+  done
+}
+
 start=$SECONDS
+find_missing
+# Fast path. Only trusted while no apt/dpkg runs: a background install may
+# have unpacked some binaries without having finished (libraries, postinst).
+if [ "${#missing[@]}" -eq 0 ] && ! apt_busy; then
+  echo "install-test-deps: all present (${BINARIES[*]})"
+  exit 0
+fi
+[ "${#missing[@]}" -eq 0 ] || echo "install-test-deps: missing: ${missing[*]}"
 wait_for_apt
 
 # A background apt run may have just installed everything we need.
-missing=()
-for b in "${BINARIES[@]}"; do
-  command -v "$b" >/dev/null 2>&1 || missing+=("$b")
-done
+find_missing
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-test-deps: all present after waiting for apt ($((SECONDS - start))s)"
   exit 0
@@ -86,10 +89,7 @@ APT_OPTS=(-o "DPkg::Lock::Timeout=${APT_WAIT_SECONDS}" -o Dpkg::Use-Pty=0)
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends "${PACKAGES[@]}"
 
-missing=()
-for b in "${BINARIES[@]}"; do
-  command -v "$b" >/dev/null 2>&1 || missing+=("$b")
-done
+find_missing
 if [ "${#missing[@]}" -ne 0 ]; then
   echo "install-test-deps: still missing after install: ${missing[*]}" >&2
   exit 1

@@ -42,9 +42,8 @@ export type ReplyCode = (typeof Reply)[keyof typeof Reply];
 
 /** Formats a reply; several lines become the RFC 959 multi-line form `code-…` / `code …`. */
 export function formatReply(code: number, message: string | readonly string[]): string {
-  const lines = (typeof message === 'string' ? message.split('\n') : [...message]).map((l) =>
-    l.replace(/[\r\n]/g, ' '),
-  );
+  // A string is one line: CR/LF from names or errors must never start a new reply line.
+  const lines = (typeof message === 'string' ? [message] : [...message]).map((l) => l.replace(/[\r\n]/g, ' '));
   if (lines.length <= 1) return `${code} ${lines[0] ?? ''}\r\n`;
   const last = lines.length - 1;
   return lines

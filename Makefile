@@ -1,0 +1,43 @@
+# s3ftpd: `make run` starts the gateway on the embedded store; `make test` runs every test.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NODE := $(CURDIR)/node_modules/.bin/node
+RGW_STATE ?= /tmp/s3ftpd-rgw-$(shell id -u)-$(notdir $(CURDIR))
+LISTEN ?= 127.0.0.1:2121
+
+.PHONY: all install build run test test-unit test-integration typecheck test-deps rgw-start rgw-stop bench clean
+
+all: build
+
+node_modules/.install-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.install-stamp
+
+build: install
+	tsc -p tsconfig.json
+
+typecheck: install
+	tsc -p tsconfig.test.json
+
+run: build
+	$(NODE) dist/cli.js --listen $(LISTEN) --data-dir ./data
+
+test-deps:
+	bash scripts/install-test-deps.sh
+
+# Starts radosgw, runs every test against it and the embedded store, and always stops it.
+test: build typecheck test-deps
+	@status=0; \
+	bash scripts/radosgw-start.sh $(RGW_STATE) || { bash scripts/radosgw-stop.sh $(RGW_STATE); exit 1; }; \
+	set -a; source $(RGW_STATE)/env; set +a; \
+	S3FTPD_TEST_REQUIRE_S3=1 tap || status=$$?; \
+	bash scripts/radosgw-stop.sh $(RGW_STATE); \
+	exit $$status
+
+test-unit: build
+	tap test/unit
+
+clean:
+	rm -rf dist .tap
