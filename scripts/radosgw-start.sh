@@ -58,7 +58,7 @@ case "$STATE_DIR" in
   *) STATE_DIR="$(pwd)/$STATE_DIR" ;;
 esac
 STATE_DIR="${STATE_DIR%/}"
-[ -n "$STATE_DIR" ] && [ "$STATE_DIR" != "/" ] || die "refusing STATE_DIR '/'"
+if [ -z "$STATE_DIR" ] || [ "$STATE_DIR" = "/" ]; then die "refusing STATE_DIR '/'"; fi
 # ceph.conf values are not quoted, so a path with spaces would break them.
 case "$STATE_DIR" in *[[:space:]]*) die "STATE_DIR must not contain whitespace" ;; esac
 case "$RGW_OBJECTSTORE" in
@@ -96,10 +96,13 @@ mkdir -p "$STATE_DIR"
 touch "$STATE_DIR/$MARKER"   # lets radosgw-stop.sh rm -rf this dir safely
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/mon" "$STATE_DIR/osd" "$STATE_DIR/rgw" "$STATE_DIR/crash"
 
-# On any failure: show the logs, stop what was started, keep the logs.
-on_error() {
+# On any failure from here on (a failed command under set -e, a timeout, die,
+# Ctrl-C): show the log tails, stop what was started, keep the logs. An EXIT
+# trap rather than ERR, because ERR does not fire for exit/die and is not
+# inherited by functions.
+on_exit() {
   local rc=$?
-  trap - ERR
+  [ "$rc" -ne 0 ] || return 0
   echo "radosgw-start: FAILED (exit $rc) after $(elapsed)s; log tails follow" >&2
   local f
   for f in "$LOG_DIR"/*; do
@@ -111,7 +114,7 @@ on_error() {
   echo "radosgw-start: logs kept in $LOG_DIR; remove with scripts/radosgw-stop.sh $STATE_DIR" >&2
   exit "$rc"
 }
-trap on_error ERR
+trap on_exit EXIT
 
 FSID="$(uuidgen)"
 
@@ -288,5 +291,4 @@ ENV_FILE="$STATE_DIR/env"
   printf 'export S3FTPD_TEST_REGION=%q\n' "$REGION"
 } >"$ENV_FILE"
 
-trap - ERR
 log "ready; env in $ENV_FILE; stop with scripts/radosgw-stop.sh $STATE_DIR"

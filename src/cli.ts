@@ -11,10 +11,16 @@ import { loadOrCreateCredentials } from './storage/credentials.ts';
 import { closeAllDrivers } from './storage/index.ts';
 import { log } from './log.ts';
 
-async function buildAuthenticator(config: Config): Promise<Authenticator> {
+interface Login {
+  readonly authenticator: Authenticator;
+  /** Printed once the server listens: how to log in. */
+  readonly banner: (address: string) => string;
+}
+
+async function buildAuthenticator(config: Config): Promise<Login> {
   const endpoint = config.s3Endpoint;
   if (endpoint !== undefined) {
-    return {
+    const authenticator: Authenticator = {
       async authenticate(accessKeyId, secret) {
         const target: StorageTarget = {
           kind: 's3',
@@ -29,25 +35,29 @@ async function buildAuthenticator(config: Config): Promise<Authenticator> {
         return (await verifyS3Credentials(target)) ? target : undefined;
       },
     };
+    return { authenticator, banner: () => `Log in with an S3 access key as user and its secret key as password (S3 at ${endpoint}).\n` };
   }
   const dataDir = path.resolve(config.dataDir);
   const credentials = await loadOrCreateCredentials(dataDir);
-  if (credentials.newSecret !== undefined) {
-    process.stdout.write(
-      `\nEmbedded store at ${dataDir}: a login was created (shown only this once).\n` +
-        `  user (access key): ${credentials.accessKeyId}\n` +
-        `  password (secret): ${credentials.newSecret}\n` +
-        `Connect with explicit FTPS to ${config.listenHost}:${config.listenPort}, e.g.\n` +
-        `  lftp -u '${credentials.accessKeyId}' -e 'set ssl:verify-certificate no' ftp://${config.listenHost}:${config.listenPort}\n\n`,
+  const banner = (address: string): string => {
+    const user = credentials.accessKeyId;
+    const secret = credentials.newSecret ?? '<the secret printed on first start>';
+    const first = credentials.newSecret !== undefined ? ' A login was created; the secret is shown only this once.' : '';
+    return (
+      `Embedded store at ${dataDir}.${first}\n` +
+      `  user (access key): ${user}\n` +
+      `  password (secret): ${secret}\n` +
+      `Connect with explicit FTPS (passive mode) to ${address}, e.g.\n` +
+      `  curl --ssl-reqd -k -u '${user}:${secret}' ftp://${address}/\n` +
+      `  lftp -u '${user}' -e 'set ssl:verify-certificate no' ftp://${address}\n`
     );
-  } else {
-    process.stdout.write(`Embedded store at ${dataDir}; log in with access key ${credentials.accessKeyId}.\n`);
-  }
-  return {
+  };
+  const authenticator: Authenticator = {
     async authenticate(accessKeyId, secret) {
       return (await credentials.verify(accessKeyId, secret)) ? { kind: 'local', dataDir } : undefined;
     },
   };
+  return { authenticator, banner };
 }
 
 async function main(): Promise<void> {
@@ -68,10 +78,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const tls = await loadTlsMaterial(config);
-  const authenticator = await buildAuthenticator(config);
-  const server = await startServer({ config, tls, authenticator });
+  const login = await buildAuthenticator(config);
+  const server = await startServer({ config, tls, authenticator: login.authenticator });
   const { address, port } = server.address;
-  process.stdout.write(`s3ftpd listening on ${address.includes(':') ? `[${address}]` : address}:${port}\n`);
+  const hostPort = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  process.stdout.write(`${login.banner(hostPort)}s3ftpd listening on ${hostPort}\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

@@ -80,9 +80,9 @@ export function collectSettings(argv: readonly string[], env: NodeJS.ProcessEnv)
   return values;
 }
 
-function parsePort(text: string, what: string): number {
+function parsePort(text: string, what: string, min = 1): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new ConfigError(`${what}: not a port: ${text}`);
+  if (!/^\d+$/.test(text) || port < min || port > 65535) throw new ConfigError(`${what}: not a port: ${text}`);
   return port;
 }
 
@@ -103,7 +103,8 @@ function parseInteger(text: string, flag: string, min: number, max: number): num
 export function splitHostPort(text: string, flag: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   if (!match) throw new ConfigError(`--${flag}: expected HOST:PORT, got ${text}`);
-  return { host: match[1] ?? match[2] ?? '', port: parsePort(match[3] ?? '', `--${flag}`) };
+  // Port 0 lets the system choose (tests and benches read the chosen port from the log line).
+  return { host: match[1] ?? match[2] ?? '', port: parsePort(match[3] ?? '', `--${flag}`, 0) };
 }
 
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
