@@ -186,6 +186,9 @@ pid file = $RUN_DIR/\$name.pid
 [osd]
 admin socket = $RUN_DIR/\$name.asok
 pid file = $RUN_DIR/\$name.pid
+# radosgw-stop.sh stops osd and mon together; do not wait the default 5 s
+# for the mon to acknowledge the OSD's shutdown.
+osd mon shutdown timeout = 1
 
 [client]
 # CLI tools (ceph, radosgw-admin): no admin socket, so concurrent calls

@@ -6,8 +6,8 @@
 #
 # Only the PIDs recorded in STATE_DIR/*.pid are signalled, and only if that
 # process's command line still names STATE_DIR/ceph.conf (so a recycled PID
-# belonging to something else is never killed). All get SIGTERM at once, a
-# bounded wait, then SIGKILL for any still alive.
+# belonging to something else is never killed). radosgw gets SIGTERM first,
+# then osd and mon together; each step: bounded wait, then SIGKILL.
 #
 # Env:
 #   RGW_STOP_TERM_WAIT   seconds to wait after SIGTERM (default 10)
@@ -54,17 +54,6 @@ our_pid() {
   echo "$pid"
 }
 
-# Collect the live daemons of this cluster from the pid files.
-names=()
-pids=()
-for f in "$STATE_DIR"/*.pid; do
-  [ -e "$f" ] || continue
-  if pid="$(our_pid "$f")"; then
-    names+=("$(basename "$f" .pid)")
-    pids+=("$pid")
-  fi
-done
-
 # True if PID exists and is not a zombie. (When radosgw-start.sh calls this
 # script after a failed start, the daemons are still its children, so they
 # stay zombies until it exits; kill -0 alone would count them as running.)
@@ -74,21 +63,24 @@ running() {
   [ -n "$state" ] && [ "$state" != "Z" ]
 }
 
-alive() {
-  local p
-  for p in "${pids[@]}"; do
-    running "$p" && return 0
+# stop_group NAME...: SIGTERM the daemons recorded in STATE_DIR/NAME.pid all
+# at once, wait up to TERM_WAIT s, SIGKILL what is left.
+stop_group() {
+  local names=() pids=() name pid i deadline left
+  for name in "$@"; do
+    if pid="$(our_pid "$STATE_DIR/$name.pid")"; then
+      names+=("$name")
+      pids+=("$pid")
+    fi
+    rm -f "$STATE_DIR/$name.pid"
   done
-  return 1
-}
-
-if [ "${#pids[@]}" -gt 0 ]; then
-  # The whole cluster is thrown away, so there is no need to stop the daemons
-  # one after the other; each takes ~2 s to shut down, so signal them all at
-  # once.
+  [ "${#pids[@]}" -gt 0 ] || return 0
   kill -TERM "${pids[@]}" 2>/dev/null || true
   deadline=$((SECONDS + TERM_WAIT))
-  while alive && [ "$SECONDS" -lt "$deadline" ]; do
+  while :; do
+    left=0
+    for pid in "${pids[@]}"; do running "$pid" && left=1; done
+    if [ "$left" -eq 0 ] || [ "$SECONDS" -ge "$deadline" ]; then break; fi
     sleep 0.1
   done
   for i in "${!pids[@]}"; do
@@ -99,14 +91,23 @@ if [ "${#pids[@]}" -gt 0 ]; then
   done
   # SIGKILL cannot be ignored; still bound the wait for the kernel to reap.
   deadline=$((SECONDS + 5))
-  while alive && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 0.1
+  for pid in "${pids[@]}"; do
+    while running "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
   done
-  for i in "${!pids[@]}"; do
-    echo "radosgw-stop: stopped ${names[$i]} (pid ${pids[$i]})"
-  done
-fi
-rm -f "$STATE_DIR"/*.pid
+  echo "radosgw-stop: stopped ${names[*]} (pid ${pids[*]})"
+}
+
+# radosgw first and alone: if the OSD goes first, radosgw's shutdown blocks
+# on RADOS and only its 120 s exit alarm ends it. Then osd and mon together
+# (ceph.conf sets a short "osd mon shutdown timeout", so the OSD does not
+# wait 5 s for a mon that is going away too). Each daemon takes ~2 s to exit.
+stop_group rgw
+stop_group osd mon
+# Any other pid file (none today).
+for f in "$STATE_DIR"/*.pid; do
+  [ -e "$f" ] || continue
+  stop_group "$(basename "$f" .pid)"
+done
 
 if [ "$KEEP_STATE" = "1" ]; then
   echo "radosgw-stop: kept $STATE_DIR"
