@@ -19,6 +19,7 @@ export interface Config {
   readonly dataDir: string;
   readonly partSize: number;
   readonly queueSize: number;
+  readonly idleTimeoutMs: number;
 }
 
 type Kind = 'string' | 'boolean';
@@ -45,6 +46,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'data-dir', kind: 'string', default: './data', help: 'directory of the embedded store' },
   { flag: 'part-size', kind: 'string', default: '8388608', help: 'multipart upload part size in bytes (min 5 MiB)' },
   { flag: 'queue-size', kind: 'string', default: '2', help: 'parts uploaded in parallel per upload' },
+  { flag: 'idle-timeout', kind: 'string', default: '900', help: 'seconds a control connection may sit idle (no transfer running)' },
 ];
 
 export class ConfigError extends Error {
@@ -144,6 +146,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     dataDir: get('data-dir') ?? './data',
     partSize: parseInteger(get('part-size') ?? '', 'part-size', 5 * 1024 * 1024, 5 * 1024 ** 3),
     queueSize: parseInteger(get('queue-size') ?? '', 'queue-size', 1, 64),
+    idleTimeoutMs: parseInteger(get('idle-timeout') ?? '', 'idle-timeout', 1, 86_400) * 1000,
   });
 }
 

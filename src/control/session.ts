@@ -8,6 +8,7 @@ import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
 import { driverFor } from '../storage/index.ts';
 import { formatReply } from './replies.ts';
 import { wrapServerSocket } from './tls.ts';
+import { stripTelnet } from './telnet.ts';
 import { log } from '../log.ts';
 
 export const MAX_LINE_BYTES = 4096;
@@ -78,6 +79,13 @@ export class Session {
     this.#attach(socket);
   }
 
+  #onIdle(): void {
+    // A running transfer keeps the control connection quiet; that is not idleness.
+    if (this.transfer) return;
+    this.reply(421, 'Idle timeout; closing control connection.');
+    this.close();
+  }
+
   get loggedIn(): boolean {
     return this.target !== undefined;
   }
@@ -92,6 +100,7 @@ export class Session {
   }
 
   #attach(socket: net.Socket | tls.TLSSocket): void {
+    socket.setTimeout(this.server.config.idleTimeoutMs, () => this.#onIdle());
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
     socket.on('error', (error) => log.info('control connection error', { session: this.id, error: error.message }));
     socket.on('close', () => this.#onClose());
@@ -106,7 +115,7 @@ export class Session {
         this.#discardingLongLine = false;
         continue;
       }
-      const line = raw.toString('utf8').replace(/\r$/, '');
+      const line = stripTelnet(raw).toString('utf8').replace(/\r$/, '');
       this.#enqueue(() => this.#onLine(this, line));
       // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands.
       if (/^\s*AUTH\b/i.test(line)) {
@@ -142,6 +151,8 @@ export class Session {
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
+    plain.removeAllListeners('timeout');
+    plain.setTimeout(0);
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);

@@ -1,0 +1,241 @@
+// Worker entry: one task per PASV/EPSV. Listens on a passive port, accepts one connection from the
+// control connection's address, does TLS (resuming the control session), then runs one transfer.
+import * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { workerData } from 'node:worker_threads';
+import { createServerContext, type TlsMaterial } from '../control/tls.ts';
+import { wrapWithEofCheck } from './tls-eof.ts';
+import { driverFor } from '../storage/index.ts';
+import { StorageError } from '../storage/driver.ts';
+import { formatPage } from '../listing.ts';
+import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
+
+const { tls: material } = workerData as { tls: TlsMaterial };
+const context = createServerContext(material);
+const MAX_BIND_ATTEMPTS = 64;
+const STALL_TIMEOUT_MS = 300_000;
+const UPLOAD_BUFFER = 1024 * 1024;
+
+class Rejection extends Error {
+  readonly reason: RejectReason;
+  constructor(reason: RejectReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+async function listenInRange(task: PassiveTask): Promise<{ server: net.Server; port: number }> {
+  const size = task.high - task.low + 1;
+  for (let i = 0; i < Math.min(size, MAX_BIND_ATTEMPTS); i += 1) {
+    const port = task.low + ((task.firstPort - task.low + i) % size);
+    const server = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host: task.bindAddress, exclusive: true, backlog: 8 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return { server, port };
+    } catch (error) {
+      server.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
+    }
+  }
+  throw new Rejection('no-port', 'no free passive port');
+}
+
+interface DataConnection {
+  readonly socket: net.Socket | tls.TLSSocket;
+  /** For TLS: whether the peer sent close_notify before TCP ended; plain connections cannot tell. */
+  readonly closedCleanly: () => boolean | undefined;
+}
+
+/** Resolves with the first connection from the control peer; others are dropped untouched. */
+function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promise<void>): Promise<DataConnection> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Rejection('accept-timeout', 'no data connection in time')), task.acceptTimeoutMs);
+    const finish = (result: Error | DataConnection): void => {
+      clearTimeout(timer);
+      server.off('connection', onConnection);
+      server.close();
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const onConnection = (socket: net.Socket): void => {
+      if (normaliseAddress(socket.remoteAddress) !== normaliseAddress(task.controlAddress)) {
+        socket.destroy();
+        return;
+      }
+      // Wrap at once, in this tick, so no byte of the ClientHello is read before TLS owns the socket.
+      finish(task.tls ? wrapWithEofCheck(socket, context) : { socket, closedCleanly: () => true });
+    };
+    server.on('connection', onConnection);
+    void cancelled.then(() => finish(new Rejection('closed', 'cancelled')));
+  });
+}
+
+function normaliseAddress(address: string | undefined): string {
+  return (address ?? '').replace(/^::ffff:/, '');
+}
+
+async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void> {
+  const timer = setTimeout(() => socket.destroy(new Error('TLS handshake timed out')), task.acceptTimeoutMs);
+  try {
+    await once(socket, 'secure');
+  } catch (error) {
+    throw new Rejection('tls-failed', error instanceof Error ? error.message : String(error));
+  } finally {
+    clearTimeout(timer);
+  }
+  if (task.requireSessionReuse && !socket.isSessionReused()) {
+    throw new Rejection('session-not-reused', 'data connection did not resume the TLS session of the control connection');
+  }
+}
+
+async function store(connection: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+  const { socket } = connection;
+  const body = new PassThrough({ highWaterMark: UPLOAD_BUFFER });
+  socket.pipe(body, { end: false });
+  // A connection that breaks must fail the upload, never complete it with what arrived so far.
+  socket.once('end', () => {
+    if (connection.closedCleanly() === false) body.destroy(new Error('data connection ended without TLS close_notify'));
+    else body.end();
+  });
+  socket.once('error', (error) => body.destroy(error));
+  socket.once('close', () => {
+    if (!body.writableEnded) body.destroy(new Error('data connection closed before the end of the upload'));
+  });
+  const result = await driverFor(task.target).write(command.bucket, command.key, body, signal);
+  return result.bytes;
+}
+
+async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+  const source = await driverFor(task.target).read(command.bucket, command.key, command.offset);
+  let bytes = 0;
+  source.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+  });
+  await pipeline(source, socket, { signal });
+  return bytes;
+}
+
+async function writeChunk(socket: Writable, text: string): Promise<number> {
+  if (text === '') return 0;
+  const buffer = Buffer.from(text, 'utf8');
+  if (!socket.write(buffer)) await once(socket, 'drain');
+  return buffer.length;
+}
+
+async function list(socket: Writable, command: Extract<TransferCommand, { op: 'list' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+  const now = new Date(command.now);
+  let bytes = await writeChunk(socket, formatPage(command.format, command.entries, now));
+  const source = command.source;
+  if (source && 'root' in source) {
+    bytes += await writeChunk(socket, formatPage(command.format, await driverFor(task.target).listBuckets(), now));
+  } else if (source) {
+    for await (const page of driverFor(task.target).listDirectory(source.bucket, source.prefix)) {
+      if (signal.aborted) throw new Error('listing cancelled');
+      bytes += await writeChunk(socket, formatPage(command.format, page, now));
+    }
+  }
+  socket.end();
+  await once(socket, 'finish');
+  return bytes;
+}
+
+async function run(connection: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal): Promise<number> {
+  const { socket } = connection;
+  switch (command.op) {
+    case 'store':
+      return store(connection, command, task, signal);
+    case 'retrieve':
+      return retrieve(socket, command, task, signal);
+    case 'list':
+      return list(socket, command, task, signal);
+  }
+}
+
+export default async function passiveTransfer(task: PassiveTask): Promise<PassiveTaskResult> {
+  let final: PassiveTaskResult['final'] = { type: 'rejected', reason: 'closed', message: 'task ended' };
+  const post = (message: ToMain): void => {
+    if (message.type === 'done' || message.type === 'failed' || message.type === 'rejected') final = message;
+    task.port.postMessage(message);
+  };
+  const abort = new AbortController();
+  let socket: net.Socket | tls.TLSSocket | undefined;
+  let resolveCommand: (command: TransferCommand | undefined) => void = () => undefined;
+  const commandArrived = new Promise<TransferCommand | undefined>((resolve) => {
+    resolveCommand = resolve;
+  });
+  let resolveCancelled: () => void = () => undefined;
+  const cancelled = new Promise<void>((resolve) => {
+    resolveCancelled = resolve;
+  });
+  task.port.on('message', (message: ToWorker) => {
+    if (message.type === 'transfer') resolveCommand(message.command);
+    else {
+      abort.abort();
+      socket?.destroy();
+      resolveCommand(undefined);
+      resolveCancelled();
+    }
+  });
+  let bytes = 0;
+  // Set when the data connection failed on its own (reset, premature close) rather than S3.
+  let connectionBroke = false;
+  try {
+    const { server, port } = await listenInRange(task);
+    post({ type: 'listening', port });
+    const connection = await acceptFromPeer(server, task, cancelled);
+    socket = connection.socket;
+    const accepted = socket;
+    let ended = false;
+    accepted.on('end', () => {
+      ended = true;
+    });
+    accepted.on('error', () => {
+      connectionBroke = true;
+    });
+    accepted.on('close', () => {
+      if (!ended && !accepted.writableFinished) connectionBroke = true;
+    });
+    if (abort.signal.aborted) throw new Rejection('closed', 'cancelled');
+    if (task.tls) await handshake(socket as tls.TLSSocket, task);
+    socket.setNoDelay(true);
+    socket.setTimeout(STALL_TIMEOUT_MS, () => socket?.destroy(new Error('data connection stalled')));
+    post({ type: 'connected' });
+    const command = await commandArrived;
+    if (!command) throw new Rejection('closed', 'cancelled');
+    post({ type: 'started' });
+    try {
+      bytes = await run(connection, command, task, abort.signal);
+    } catch (error) {
+      const broke = connectionBroke || abort.signal.aborted || connection.closedCleanly() === false;
+      const storageKind = error instanceof StorageError && !broke ? error.kind : undefined;
+      post({
+        type: 'failed',
+        bytes,
+        kind: storageKind ?? 'Connection',
+        message: error instanceof Error ? error.message : String(error),
+      });
+      return { final };
+    }
+    if (!socket.writableEnded) socket.end();
+    post({ type: 'done', bytes });
+    return { final };
+  } catch (error) {
+    if (error instanceof Rejection) post({ type: 'rejected', reason: error.reason, message: error.message });
+    else post({ type: 'rejected', reason: 'tls-failed', message: error instanceof Error ? error.message : String(error) });
+    return { final };
+  } finally {
+    socket?.destroySoon();
+    // The port stays open: the main thread closes it once the last message arrived.
+    task.port.unref();
+  }
+}

@@ -1,0 +1,14 @@
+import t from 'tap';
+import { stripTelnet } from '../../src/control/telnet.ts';
+
+t.test('Telnet IAC sequences are removed from command lines', async (t) => {
+  const cases: Array<[number[], number[], string]> = [
+    [[0x41, 0x42], [0x41, 0x42], 'plain'],
+    [[0xff, 0xf4, 0xff, 0xf2, 0x41, 0x42, 0x4f, 0x52], [0x41, 0x42, 0x4f, 0x52], 'IAC IP IAC DM ABOR'],
+    [[0x41, 0xff, 0xff, 0x42], [0x41, 0xff, 0x42], 'IAC IAC is a literal 0xFF'],
+    [[0xff, 0xfb, 0x01, 0x41], [0x41], 'IAC WILL option'],
+    [[0x41, 0xff], [0x41], 'trailing IAC'],
+    [[0xc3, 0xbc], [0xc3, 0xbc], 'UTF-8 untouched'],
+  ];
+  for (const [input, expected, name] of cases) t.same([...stripTelnet(Buffer.from(input))], expected, name);
+});
