@@ -83,6 +83,9 @@ async function main(): Promise<void> {
   const { address, port } = server.address;
   const hostPort = `${address.includes(':') ? `[${address}]` : address}:${port}`;
   process.stdout.write(`${login.banner(hostPort)}s3ftpd listening on ${hostPort}\n`);
+  if (server.implicitAddress) {
+    process.stdout.write(`s3ftpd implicit FTPS listening on ${server.implicitAddress.address}:${server.implicitAddress.port}\n`);
+  }
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -95,6 +98,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  let current = tls;
+  process.on('SIGHUP', () => {
+    loadTlsMaterial(config, current).then(
+      (next) => {
+        current = next;
+        server.reloadTls(next);
+      },
+      (error: unknown) => log.error('TLS reload failed; keeping the old certificate', { error: String(error) }),
+    );
+  });
 }
 
 main().catch((error: unknown) => {

@@ -20,6 +20,16 @@ export interface Config {
   readonly partSize: number;
   readonly queueSize: number;
   readonly idleTimeoutMs: number;
+  readonly acceptTimeoutMs: number;
+  readonly stallTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly maxLoginFailures: number;
+  readonly banMs: number;
+  readonly allowList: readonly string[];
+  readonly implicitTlsHost: string | undefined;
+  readonly implicitTlsPort: number | undefined;
 }
 
 type Kind = 'string' | 'boolean';
@@ -47,6 +57,15 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'part-size', kind: 'string', default: '8388608', help: 'multipart upload part size in bytes (min 5 MiB)' },
   { flag: 'queue-size', kind: 'string', default: '2', help: 'parts uploaded in parallel per upload' },
   { flag: 'idle-timeout', kind: 'string', default: '900', help: 'seconds a control connection may sit idle (no transfer running)' },
+  { flag: 'accept-timeout', kind: 'string', default: '30', help: 'seconds a passive port waits for its data connection' },
+  { flag: 'stall-timeout', kind: 'string', default: '300', help: 'seconds a data connection may move no bytes before it is dropped' },
+  { flag: 'drain-timeout', kind: 'string', default: '30', help: 'seconds SIGTERM lets running transfers finish before aborting them' },
+  { flag: 'max-connections', kind: 'string', default: '4096', help: 'control connections in total (421 past it)' },
+  { flag: 'max-connections-per-ip', kind: 'string', default: '64', help: 'control connections from one address (421 past it)' },
+  { flag: 'max-login-failures', kind: 'string', default: '5', help: 'failed logins from one address before it is banned' },
+  { flag: 'ban-time', kind: 'string', default: '900', help: 'seconds a banned address is refused (421 at connect)' },
+  { flag: 'allow-list', kind: 'string', default: '', help: 'comma-separated addresses never banned' },
+  { flag: 'implicit-tls-listen', kind: 'string', default: undefined, help: 'also serve implicit FTPS (TLS from the first byte) on HOST:PORT, 990 in production' },
 ];
 
 export class ConfigError extends Error {
@@ -129,6 +148,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (endpoint !== undefined && !/^https?:\/\/\S+$/.test(endpoint)) {
     throw new ConfigError(`--s3-endpoint: expected an http(s) URL, got ${endpoint}`);
   }
+  const seconds = (flag: string): number => parseInteger(get(flag) ?? '', flag, 1, 86_400) * 1000;
+  const implicitText = get('implicit-tls-listen');
+  const implicit = implicitText === undefined ? undefined : splitHostPort(implicitText, 'implicit-tls-listen');
   return Object.freeze({
     listenHost: listen.host,
     listenPort: listen.port,
@@ -146,7 +168,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     dataDir: get('data-dir') ?? './data',
     partSize: parseInteger(get('part-size') ?? '', 'part-size', 5 * 1024 * 1024, 5 * 1024 ** 3),
     queueSize: parseInteger(get('queue-size') ?? '', 'queue-size', 1, 64),
-    idleTimeoutMs: parseInteger(get('idle-timeout') ?? '', 'idle-timeout', 1, 86_400) * 1000,
+    idleTimeoutMs: seconds('idle-timeout'),
+    acceptTimeoutMs: seconds('accept-timeout'),
+    stallTimeoutMs: seconds('stall-timeout'),
+    drainTimeoutMs: seconds('drain-timeout'),
+    maxConnections: parseInteger(get('max-connections') ?? '', 'max-connections', 1, 1_000_000),
+    maxConnectionsPerIp: parseInteger(get('max-connections-per-ip') ?? '', 'max-connections-per-ip', 1, 1_000_000),
+    maxLoginFailures: parseInteger(get('max-login-failures') ?? '', 'max-login-failures', 1, 1000),
+    banMs: seconds('ban-time'),
+    allowList: (get('allow-list') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== ''),
+    implicitTlsHost: implicit?.host,
+    implicitTlsPort: implicit?.port,
   });
 }
 

@@ -1,17 +1,25 @@
-// The control listener: accepts connections, refuses banned addresses, creates sessions.
+// The control listeners: accept connections, refuse banned addresses and those past the limits,
+// create sessions; graceful shutdown and certificate reload.
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { BroadcastChannel } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { Session, type Authenticator, type ServerContext } from './control/session.ts';
 import { dispatch } from './control/commands.ts';
 import { Reply, formatReply } from './control/replies.ts';
-import { createServerContext, type TlsMaterial } from './control/tls.ts';
+import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from './control/tls.ts';
 import { FailedLoginGuard } from './control/login-guard.ts';
+import { ConnectionLimits } from './control/connection-limits.ts';
 import { DataPlane } from './data/pool.ts';
 import { log } from './log.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;
+  readonly implicitAddress: net.AddressInfo | undefined;
+  /** Stops accepting, lets running transfers finish up to the drain timeout, then aborts the rest. */
   close(): Promise<void>;
+  reloadTls(material: TlsMaterial): void;
 }
 
 export interface ServerOptions {
@@ -20,51 +28,105 @@ export interface ServerOptions {
   readonly authenticator: Authenticator;
 }
 
-export async function startServer({ config, tls, authenticator }: ServerOptions): Promise<RunningServer> {
+function listen(server: net.Server, host: string, port: number): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}
+
+export async function startServer({ config, tls: material, authenticator }: ServerOptions): Promise<RunningServer> {
   const dataPlane = new DataPlane({
     workers: config.workers,
     pasvLow: config.pasvLow,
     pasvHigh: config.pasvHigh,
-    acceptTimeoutMs: 30_000,
-    tls,
+    acceptTimeoutMs: config.acceptTimeoutMs,
+    stallTimeoutMs: config.stallTimeoutMs,
+    tls: material,
   });
-  const loginGuard = new FailedLoginGuard({ maxFailures: 5, banMs: 15 * 60_000, delayStepMs: 500, now: Date.now });
+  const loginGuard = new FailedLoginGuard({
+    maxFailures: config.maxLoginFailures,
+    banMs: config.banMs,
+    delayStepMs: 500,
+    allowList: config.allowList,
+    now: Date.now,
+  });
+  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
+  let tlsContext: tls.SecureContext = createServerContext(material);
   const context: ServerContext = {
     config,
-    tlsContext: createServerContext(tls),
+    tlsContext: () => tlsContext,
     dataPlane,
     authenticator,
     loginGuard,
     now: () => new Date(),
   };
   const sessions = new Set<Session>();
-  const server = net.createServer((socket) => {
+
+  const accept = (socket: net.Socket, implicitTls: boolean): void => {
     const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    socket.on('error', () => undefined);
     if (loginGuard.isBanned(remote)) {
-      socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.'));
+      if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.'));
+      else socket.destroy();
+      return;
+    }
+    if (!limits.admit(remote)) {
+      log.warn('connection refused: limit reached', { remote, open: limits.open });
+      if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many connections; try again later.'));
+      else socket.destroy();
       return;
     }
     const session = new Session(socket, context, dispatch);
     sessions.add(session);
-    socket.once('close', () => sessions.delete(session));
-    log.info('session opened', { session: session.id, remote });
-    session.reply(Reply.ServiceReady, 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: config.listenHost, port: config.listenPort }, () => {
-      server.off('error', reject);
-      resolve();
+    session.onClosed(() => {
+      sessions.delete(session);
+      limits.release(remote);
     });
-  });
-  const address = server.address() as net.AddressInfo;
+    log.info('session opened', { session: session.id, remote, implicitTls });
+    if (implicitTls) session.upgradeToTls();
+    session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
+  };
+
+  const control = net.createServer((socket) => accept(socket, false));
+  const address = await listen(control, config.listenHost, config.listenPort);
+  let implicit: net.Server | undefined;
+  let implicitAddress: net.AddressInfo | undefined;
+  if (config.implicitTlsHost !== undefined && config.implicitTlsPort !== undefined) {
+    implicit = net.createServer((socket) => accept(socket, true));
+    implicitAddress = await listen(implicit, config.implicitTlsHost, config.implicitTlsPort);
+  }
+  const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
+  tlsUpdates.unref();
+
   return {
     address,
+    implicitAddress,
+    reloadTls(next: TlsMaterial): void {
+      tlsContext = createServerContext(next);
+      tlsUpdates.postMessage(next);
+      log.info('TLS certificate reloaded');
+    },
     async close(): Promise<void> {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const session of sessions) session.close();
-      });
+      control.close();
+      implicit?.close();
+      const running = [...sessions].flatMap((s) => (s.transfer ? [s.transfer.done] : []));
+      if (running.length > 0) {
+        log.info('draining transfers', { transfers: running.length, timeoutMs: config.drainTimeoutMs });
+        await Promise.race([Promise.allSettled(running), sleep(config.drainTimeoutMs, undefined, { ref: false })]);
+      }
+      // Whatever still runs is aborted: an upload cut here is never committed.
+      const leftovers = [...sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));
+      for (const transfer of leftovers) transfer.channel.cancel();
+      await Promise.race([Promise.allSettled(leftovers.map((t) => t.done)), sleep(5000, undefined, { ref: false })]);
+      for (const session of sessions) {
+        session.reply(Reply.ServiceNotAvailable, 'Server shutting down.');
+        session.close();
+      }
+      tlsUpdates.close();
       await dataPlane.close();
     },
   };

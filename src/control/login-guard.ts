@@ -5,6 +5,8 @@ export interface LoginGuardOptions {
   readonly maxFailures: number;
   readonly banMs: number;
   readonly delayStepMs: number;
+  /** Addresses that are never banned (monitoring, the operator's own hosts). */
+  readonly allowList: readonly string[];
   readonly now: () => number;
 }
 
@@ -32,7 +34,7 @@ export class FailedLoginGuard implements LoginGuard {
   failed(address: string): number {
     const record = this.#records.get(address) ?? { failures: 0, bannedUntil: 0 };
     record.failures += 1;
-    if (record.failures >= this.#options.maxFailures) record.bannedUntil = this.#options.now() + this.#options.banMs;
+    if (record.failures >= this.#options.maxFailures && !this.#options.allowList.includes(address)) record.bannedUntil = this.#options.now() + this.#options.banMs;
     this.#records.set(address, record);
     return Math.min(record.failures * this.#options.delayStepMs, 5000);
   }

@@ -26,7 +26,8 @@ export interface LoginGuard {
 
 export interface ServerContext {
   readonly config: Config;
-  readonly tlsContext: tls.SecureContext;
+  /** The current TLS context (replaced when the certificate is reloaded). */
+  tlsContext(): tls.SecureContext;
   readonly dataPlane: DataPlane;
   readonly authenticator: Authenticator;
   readonly loginGuard: LoginGuard;
@@ -99,11 +100,33 @@ export class Session {
     return this.#closed;
   }
 
+  readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
+  readonly #onError = (error: Error): void => {
+    log.info('control connection error', { session: this.id, error: error.message });
+  };
+  readonly #onSocketClose = (): void => this.#onClose();
+  readonly #onTimeout = (): void => this.#onIdle();
+  readonly #closeListeners: Array<() => void> = [];
+
   #attach(socket: net.Socket | tls.TLSSocket): void {
-    socket.setTimeout(this.server.config.idleTimeoutMs, () => this.#onIdle());
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
-    socket.on('error', (error) => log.info('control connection error', { session: this.id, error: error.message }));
-    socket.on('close', () => this.#onClose());
+    socket.setTimeout(this.server.config.idleTimeoutMs);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onSocketClose);
+  }
+
+  #detach(socket: net.Socket | tls.TLSSocket): void {
+    socket.setTimeout(0);
+    socket.off('timeout', this.#onTimeout);
+    socket.off('data', this.#onData);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onSocketClose);
+  }
+
+  /** Runs once when the control connection has closed, whichever socket carried it. */
+  onClosed(listener: () => void): void {
+    this.#closeListeners.push(listener);
   }
 
   #receive(chunk: Buffer): void {
@@ -148,15 +171,11 @@ export class Session {
   /** Replaces the plain socket with TLS; called right after the 234 reply is written. */
   upgradeToTls(): void {
     const plain = this.#socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
-    plain.removeAllListeners('error');
-    plain.removeAllListeners('timeout');
-    plain.setTimeout(0);
+    this.#detach(plain);
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);
-    const secure = wrapServerSocket(plain as net.Socket, this.server.tlsContext);
+    const secure = wrapServerSocket(plain as net.Socket, this.server.tlsContext());
     this.#socket = secure;
     this.tlsActive = true;
     this.#attach(secure);
@@ -179,6 +198,7 @@ export class Session {
     this.#closed = true;
     this.passive?.cancel();
     this.transfer?.channel.cancel();
+    for (const listener of this.#closeListeners.splice(0)) listener();
     log.info('session closed', { session: this.id, remote: this.remoteAddress, user: this.accessKeyId });
   }
 }

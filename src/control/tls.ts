@@ -7,6 +7,9 @@ import { generate } from 'selfsigned';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 
+/** BroadcastChannel name on which the main thread sends reloaded TlsMaterial to the workers. */
+export const TLS_RELOAD_CHANNEL = 's3ftpd-tls-reload';
+
 export interface TlsMaterial {
   readonly cert: string;
   readonly key: string;
@@ -27,7 +30,11 @@ const CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-export async function loadTlsMaterial(config: Config): Promise<TlsMaterial> {
+/**
+ * Reads the certificate and key (or generates a self-signed pair). `previous` keeps the ticket keys
+ * and session id context across a reload so sessions issued before it stay resumable.
+ */
+export async function loadTlsMaterial(config: Config, previous?: TlsMaterial): Promise<TlsMaterial> {
   let cert: string;
   let key: string;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -42,7 +49,12 @@ export async function loadTlsMaterial(config: Config): Promise<TlsMaterial> {
     cert = pems.cert;
     key = pems.private;
   }
-  return { cert, key, ticketKeys: randomBytes(48), sessionIdContext: randomBytes(16).toString('hex') };
+  return {
+    cert,
+    key,
+    ticketKeys: previous?.ticketKeys ?? randomBytes(48),
+    sessionIdContext: previous?.sessionIdContext ?? randomBytes(16).toString('hex'),
+  };
 }
 
 export function createServerContext(material: TlsMaterial): tls.SecureContext {

@@ -15,6 +15,7 @@ export interface PassiveTask {
   readonly tls: boolean;
   readonly requireSessionReuse: boolean;
   readonly acceptTimeoutMs: number;
+  readonly stallTimeoutMs: number;
   readonly target: StorageTarget;
 }
 

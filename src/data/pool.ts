@@ -23,6 +23,7 @@ export interface DataPlaneOptions {
   readonly pasvLow: number;
   readonly pasvHigh: number;
   readonly acceptTimeoutMs: number;
+  readonly stallTimeoutMs: number;
   readonly tls: TlsMaterial;
 }
 
@@ -40,11 +41,11 @@ const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './
 export class DataPlane {
   readonly #pool: Piscina;
   readonly #ports: PassivePorts;
-  readonly #acceptTimeoutMs: number;
+  readonly #options: DataPlaneOptions;
 
   constructor(options: DataPlaneOptions) {
     this.#ports = new PassivePorts(options.pasvLow, options.pasvHigh);
-    this.#acceptTimeoutMs = options.acceptTimeoutMs;
+    this.#options = options;
     this.#pool = new Piscina({
       filename: workerFile.href,
       minThreads: options.workers,
@@ -71,7 +72,8 @@ export class DataPlane {
       controlAddress: options.controlAddress,
       tls: options.tls,
       requireSessionReuse: options.requireSessionReuse,
-      acceptTimeoutMs: this.#acceptTimeoutMs,
+      acceptTimeoutMs: this.#options.acceptTimeoutMs,
+      stallTimeoutMs: this.#options.stallTimeoutMs,
       target: options.target,
     };
     const channel = new PassiveChannel(port1);

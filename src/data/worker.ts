@@ -5,8 +5,8 @@ import type * as tls from 'node:tls';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
-import { workerData } from 'node:worker_threads';
-import { createServerContext, type TlsMaterial } from '../control/tls.ts';
+import { workerData, BroadcastChannel } from 'node:worker_threads';
+import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../control/tls.ts';
 import { wrapWithEofCheck } from './tls-eof.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
@@ -14,9 +14,14 @@ import { formatPage } from '../listing.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
 
 const { tls: material } = workerData as { tls: TlsMaterial };
-const context = createServerContext(material);
+let context = createServerContext(material);
+// SIGHUP on the main thread reloads the certificate; new data connections use the new one.
+const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
+tlsUpdates.onmessage = (event: unknown): void => {
+  context = createServerContext((event as MessageEvent<TlsMaterial>).data);
+};
+tlsUpdates.unref();
 const MAX_BIND_ATTEMPTS = 64;
-const STALL_TIMEOUT_MS = 300_000;
 const UPLOAD_BUFFER = 1024 * 1024;
 
 class Rejection extends Error {
@@ -208,7 +213,7 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
     if (abort.signal.aborted) throw new Rejection('closed', 'cancelled');
     if (task.tls) await handshake(socket as tls.TLSSocket, task);
     socket.setNoDelay(true);
-    socket.setTimeout(STALL_TIMEOUT_MS, () => socket?.destroy(new Error('data connection stalled')));
+    socket.setTimeout(task.stallTimeoutMs, () => socket?.destroy(new Error('data connection stalled')));
     post({ type: 'connected' });
     const command = await commandArrived;
     if (!command) throw new Rejection('closed', 'cancelled');
