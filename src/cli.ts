@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Flags and environment → Config → start. Nothing else lives here.
 import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseConfig, helpText, ConfigError, type Config } from './config.ts';
 import { loadTlsMaterial } from './control/tls.ts';
 import { startServer } from './server.ts';
@@ -64,6 +65,11 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  if (argv.includes('--version')) {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`s3ftpd ${manifest.version}\n`);
     return;
   }
   let config: Config;

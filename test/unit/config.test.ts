@@ -40,3 +40,32 @@ t.test('bad settings name themselves', async (t) => {
   for (const [argv, message] of cases) t.throws(() => parseConfig(argv, {}), message, argv.join(' '));
   t.throws(() => parseConfig(['--bogus'], {}), ConfigError);
 });
+
+t.test('config file: precedence flag > env > file > default, and clear errors', async (t) => {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/s3ftpd-config-`);
+  const file = `${dir}/s3ftpd.yaml`;
+  writeFileSync(file, 'listen: 0.0.0.0:2100\nworkers: 3\npasv-ports: 20000-20010\ns3-path-style: true\nallow-list: [10.0.0.1, 10.0.0.2]\n');
+  const fromFile = parseConfig(['--config', file], {});
+  t.equal(fromFile.listenPort, 2100);
+  t.equal(fromFile.workers, 3);
+  t.equal(fromFile.pasvLow, 20000);
+  t.equal(fromFile.s3PathStyle, true);
+  t.same(fromFile.allowList, ['10.0.0.1', '10.0.0.2']);
+  t.equal(fromFile.queueSize, 2, 'default where neither sets it');
+  const envOverFile = parseConfig(['--config', file], { S3FTPD_WORKERS: '4' });
+  t.equal(envOverFile.workers, 4);
+  const flagOverEnv = parseConfig(['--config', file, '--workers', '5'], { S3FTPD_WORKERS: '4' });
+  t.equal(flagOverEnv.workers, 5);
+  t.equal(parseConfig([], { S3FTPD_CONFIG: file }).listenPort, 2100, 'file named by the environment');
+
+  writeFileSync(file, 'workers: lots\n');
+  t.throws(() => parseConfig(['--config', file], {}), /--workers \(from the config file\)/);
+  writeFileSync(file, 'bogus: 1\n');
+  t.throws(() => parseConfig(['--config', file], {}), /unknown setting bogus/);
+  writeFileSync(file, ': : :\n  - [\n');
+  t.throws(() => parseConfig(['--config', file], {}), /--config/);
+  t.throws(() => parseConfig(['--config', `${dir}/missing.yaml`], {}), /--config/);
+  t.throws(() => parseConfig([], { S3FTPD_PART_SIZE: '1' }), /--part-size \(from S3FTPD_PART_SIZE\)/);
+});
