@@ -10,7 +10,7 @@ import type { StorageTarget } from './storage/driver.ts';
 import { verifyS3Credentials } from './storage/s3.ts';
 import { loadOrCreateCredentials } from './storage/credentials.ts';
 import { closeAllDrivers } from './storage/index.ts';
-import { log } from './log.ts';
+import { log, setLogLevel } from './log.ts';
 
 interface Login {
   readonly authenticator: Authenticator;
@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  setLogLevel(config.logLevel);
   const tls = await loadTlsMaterial(config);
   const login = await buildAuthenticator(config);
   const server = await startServer({ config, tls, authenticator: login.authenticator });

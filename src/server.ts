@@ -13,6 +13,7 @@ import { FailedLoginGuard } from './control/login-guard.ts';
 import { ConnectionLimits } from './control/connection-limits.ts';
 import { DataPlane } from './data/pool.ts';
 import { log } from './log.ts';
+import { xferLogger } from './xferlog.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;
@@ -45,6 +46,7 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     pasvHigh: config.pasvHigh,
     acceptTimeoutMs: config.acceptTimeoutMs,
     stallTimeoutMs: config.stallTimeoutMs,
+    logLevel: config.logLevel,
     tls: material,
   });
   const loginGuard = new FailedLoginGuard({
@@ -63,6 +65,7 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     authenticator,
     loginGuard,
     now: () => new Date(),
+    transferLog: xferLogger(config.xferlog),
   };
   const sessions = new Set<Session>();
 

@@ -2,6 +2,7 @@
 import { Reply } from './replies.ts';
 import type { Session } from './session.ts';
 import { replyForError } from './namespace.ts';
+import { log } from '../log.ts';
 import * as authHandlers from './handlers/auth.ts';
 import * as dirs from './handlers/dirs.ts';
 import * as files from './handlers/files.ts';
@@ -94,6 +95,25 @@ export function parseCommandLine(line: string): { verb: string; arg: string } {
 export async function dispatch(session: Session, line: string): Promise<void> {
   const { verb, arg } = parseCommandLine(line);
   if (verb === '') return;
+  const started = performance.now();
+  try {
+    await check(session, verb, arg, line);
+  } finally {
+    log.info('command', {
+      session: session.id,
+      remote: session.remoteAddress,
+      user: session.accessKeyId ?? session.pendingUser,
+      command: verb.slice(0, 16),
+      // The PASS argument is the secret key: it is never logged.
+      arg: verb === 'PASS' || arg === '' ? undefined : arg.slice(0, 512),
+      code: session.lastReplyCode,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+}
+
+/** Applies the table's checks, then runs the handler; refusals and storage errors become replies. */
+async function check(session: Session, verb: string, arg: string, line: string): Promise<void> {
   const command = COMMANDS[verb];
   if (!command) {
     session.reply(Reply.NotImplemented, `Command ${verb.slice(0, 32)} not implemented.`);

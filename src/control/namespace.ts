@@ -65,7 +65,14 @@ export function replyForError(session: Session, error: unknown, context: string)
     return;
   }
   if (!(error instanceof StorageError)) throw error;
-  log.info('storage error', { session: session.id, context, kind: error.kind, code: error.backendCode, error: error.message });
+  log.info('storage error', {
+    session: session.id,
+    context,
+    kind: error.kind,
+    code: error.backendCode,
+    requestId: error.requestId,
+    error: error.message,
+  });
   const [code, message] = storageErrorReply(error.kind);
   session.reply(code, message);
 }

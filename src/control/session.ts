@@ -10,6 +10,7 @@ import { formatReply } from './replies.ts';
 import { wrapServerSocket } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { log } from '../log.ts';
+import type { TransferRecord } from '../xferlog.ts';
 
 export const MAX_LINE_BYTES = 4096;
 
@@ -32,6 +33,8 @@ export interface ServerContext {
   readonly authenticator: Authenticator;
   readonly loginGuard: LoginGuard;
   readonly now: () => Date;
+  /** Receives one record per finished transfer (the optional xferlog). */
+  readonly transferLog: ((record: TransferRecord) => void) | undefined;
 }
 
 export type LineHandler = (session: Session, line: string) => Promise<void>;
@@ -163,7 +166,11 @@ export class Session {
     });
   }
 
+  /** The code of the last reply sent, for the per-command log line. */
+  lastReplyCode = 0;
+
   reply(code: number, message: string | readonly string[]): void {
+    this.lastReplyCode = code;
     if (this.#closed || this.#socket.destroyed) return;
     this.#socket.write(formatReply(code, message));
   }

@@ -3,6 +3,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { TlsMaterial } from '../control/tls.ts';
+import type { LogLevel } from '../log.ts';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import { PassivePorts } from './passive-ports.ts';
 import type { PassiveTask, PassiveTaskResult, RejectReason, ToMain, ToWorker, TransferCommand } from './messages.ts';
@@ -24,6 +25,7 @@ export interface DataPlaneOptions {
   readonly pasvHigh: number;
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;
+  readonly logLevel: LogLevel;
   readonly tls: TlsMaterial;
 }
 
@@ -56,7 +58,7 @@ export class DataPlane {
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // The default parks idle workers in Atomics.wait, freezing their timers and sockets.
       atomics: 'disabled',
-      workerData: { tls: options.tls },
+      workerData: { tls: options.tls, logLevel: options.logLevel },
     });
   }
 

@@ -8,12 +8,14 @@ import { once } from 'node:events';
 import { workerData, BroadcastChannel } from 'node:worker_threads';
 import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../control/tls.ts';
 import { wrapWithEofCheck } from './tls-eof.ts';
+import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
 
-const { tls: material } = workerData as { tls: TlsMaterial };
+const { tls: material, logLevel } = workerData as { tls: TlsMaterial; logLevel: LogLevel };
+setLogLevel(logLevel);
 let context = createServerContext(material);
 // SIGHUP on the main thread reloads the certificate; new data connections use the new one.
 const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);

@@ -17,11 +17,14 @@ export class StorageError extends Error {
   readonly kind: StorageErrorKind;
   /** The backend's own code (e.g. S3's `NoSuchBucket`), for logs only. */
   readonly backendCode: string | undefined;
-  constructor(kind: StorageErrorKind, message: string, backendCode?: string) {
+  /** The backend's request id (S3's x-amz-request-id), for logs only. */
+  readonly requestId: string | undefined;
+  constructor(kind: StorageErrorKind, message: string, backendCode?: string, requestId?: string) {
     super(message);
     this.name = 'StorageError';
     this.kind = kind;
     this.backendCode = backendCode;
+    this.requestId = requestId;
   }
 }
 

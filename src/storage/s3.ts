@@ -38,7 +38,7 @@ interface S3ErrorShape {
   name?: string;
   Code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; requestId?: string };
 }
 
 function describe(error: unknown): S3ErrorShape {
@@ -48,6 +48,12 @@ function describe(error: unknown): S3ErrorShape {
 /** Maps any S3 SDK error to a StorageError; the one place S3 error codes are interpreted. */
 export function toStorageError(error: unknown): StorageError {
   if (error instanceof StorageError) return error;
+  const mapped = classify(error);
+  const requestId = describe(error).$metadata?.requestId;
+  return requestId === undefined ? mapped : new StorageError(mapped.kind, mapped.message, mapped.backendCode, requestId);
+}
+
+function classify(error: unknown): StorageError {
   const e = describe(error);
   const code = e.Code ?? e.name ?? 'Unknown';
   const status = e.$metadata?.httpStatusCode;

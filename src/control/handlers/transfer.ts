@@ -86,17 +86,41 @@ function outcomeReply(outcome: TransferOutcome): [number, string] {
 }
 
 /** Runs a transfer in the background: the command loop keeps serving ABOR, STAT, NOOP and QUIT. */
-function startTransfer(session: Session, command: TransferCommand, opening: string): void {
+function startTransfer(session: Session, command: TransferCommand, path: string, opening: string): void {
   const channel = session.passive;
   session.passive = undefined;
   if (!channel) throw new FtpError(Reply.CannotOpenData, 'Use PASV or EPSV first.');
+  const started = performance.now();
   const done = (async (): Promise<void> => {
     const outcome = await channel.transfer(command, () => session.reply(Reply.FileStatusOkOpeningData, opening));
     const [code, message] = outcomeReply(outcome);
+    const seconds = (performance.now() - started) / 1000;
     session.transfers += 1;
     if (command.op === 'store') session.bytesIn += outcome.bytes;
     else session.bytesOut += outcome.bytes;
-    log.info('transfer', { session: session.id, op: command.op, code, bytes: outcome.bytes, detail: outcome.ok ? undefined : outcome.message });
+    log.info('transfer', {
+      session: session.id,
+      remote: session.remoteAddress,
+      user: session.accessKeyId,
+      op: command.op,
+      path,
+      code,
+      bytes: outcome.bytes,
+      ms: Math.round(seconds * 1000),
+      detail: outcome.ok ? undefined : outcome.message,
+    });
+    if (command.op !== 'list') {
+      session.server.transferLog?.({
+        finished: session.server.now(),
+        seconds,
+        remote: session.remoteAddress,
+        bytes: outcome.bytes,
+        path,
+        direction: command.op === 'store' ? 'i' : 'o',
+        user: session.accessKeyId ?? '-',
+        complete: outcome.ok,
+      });
+    }
     session.transfer = undefined;
     session.reply(code, message);
   })();
@@ -126,12 +150,12 @@ export async function retr(session: Session, arg: string): Promise<void> {
   const offset = takeRestOffset(session);
   await withPassiveCleanup(session, async () => {
     requireProtection(session);
-    const { location } = resolveArg(session, arg);
+    const { path, location } = resolveArg(session, arg);
     if (location.kind !== 'object') throw new FtpError(Reply.FileUnavailable, `${arg}: Not a file.`);
     const node = await inspectQuietly(session.driver, location);
     if (node.type !== 'file') throw new FtpError(Reply.FileUnavailable, `${arg}: No such file.`);
     const opening = `Opening BINARY mode data connection for ${baseName(location.key)} (${node.stat.size} bytes).`;
-    startTransfer(session, { op: 'retrieve', bucket: location.bucket, key: location.key, offset }, opening);
+    startTransfer(session, { op: 'retrieve', bucket: location.bucket, key: location.key, offset }, path, opening);
   });
 }
 
@@ -140,7 +164,7 @@ async function store(session: Session, arg: string, append: boolean): Promise<vo
   await withPassiveCleanup(session, async () => {
     requireProtection(session);
     if (offset > 0) throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
-    const { location } = resolveArg(session, arg);
+    const { path, location } = resolveArg(session, arg);
     if (location.kind !== 'object' || location.key.endsWith('/')) {
       throw new FtpError(Reply.FileNameNotAllowed, 'Files can only be stored inside a bucket.');
     }
@@ -148,7 +172,7 @@ async function store(session: Session, arg: string, append: boolean): Promise<vo
       const node = await inspectQuietly(session.driver, location);
       if (node.type !== 'missing') throw new FtpError(Reply.TransferAborted, 'The file exists and S3 objects cannot be appended to.');
     }
-    startTransfer(session, { op: 'store', bucket: location.bucket, key: location.key }, `Ok to send data for ${baseName(location.key)}.`);
+    startTransfer(session, { op: 'store', bucket: location.bucket, key: location.key }, path, `Ok to send data for ${baseName(location.key)}.`);
   });
 }
 
@@ -159,7 +183,7 @@ async function listing(session: Session, arg: string, format: ListingFormat): Pr
   await withPassiveCleanup(session, async () => {
     requireProtection(session);
     const pathArg = format === 'mlsd' ? arg : splitListArgument(arg).path;
-    const { location } = resolveArg(session, pathArg);
+    const { path, location } = resolveArg(session, pathArg);
     const node = await inspectQuietly(session.driver, location);
     if (node.type === 'missing') throw new FtpError(Reply.FileUnavailable, `${pathArg}: No such file or directory.`);
     let entries: Entry[] = [];
@@ -174,7 +198,7 @@ async function listing(session: Session, arg: string, format: ListingFormat): Pr
       source = { bucket: location.bucket, prefix: directoryPrefix(location) };
     }
     const command: TransferCommand = { op: 'list', format, source, entries, now: session.server.now().getTime() };
-    startTransfer(session, command, 'Here comes the directory listing.');
+    startTransfer(session, command, path, 'Here comes the directory listing.');
   });
 }
 
