@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Flags and environment → Config → start. Nothing else lives here.
 import * as path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { parseConfig, helpText, ConfigError, type Config } from './config.ts';
 import { loadTlsMaterial } from './control/tls.ts';
 import { startServer } from './server.ts';
@@ -14,6 +15,7 @@ import { log, setLogLevel } from './log.ts';
 
 interface Login {
   readonly authenticator: Authenticator;
+  readonly storageReachable: () => Promise<boolean>;
   /** Printed once the server listens: how to log in. */
   readonly banner: (address: string) => string;
 }
@@ -36,7 +38,16 @@ async function buildAuthenticator(config: Config): Promise<Login> {
         return (await verifyS3Credentials(target)) ? target : undefined;
       },
     };
-    return { authenticator, banner: () => `Log in with an S3 access key as user and its secret key as password (S3 at ${endpoint}).\n` };
+    const storageReachable = async (): Promise<boolean> => {
+      // Any HTTP answer, even 403, means S3 is up; only a network failure or timeout is not.
+      try {
+        await fetch(endpoint, { method: 'HEAD', signal: AbortSignal.timeout(2000) });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    return { authenticator, storageReachable, banner: () => `Log in with an S3 access key as user and its secret key as password (S3 at ${endpoint}).\n` };
   }
   const dataDir = path.resolve(config.dataDir);
   const credentials = await loadOrCreateCredentials(dataDir);
@@ -58,7 +69,15 @@ async function buildAuthenticator(config: Config): Promise<Login> {
       return (await credentials.verify(accessKeyId, secret)) ? { kind: 'local', dataDir } : undefined;
     },
   };
-  return { authenticator, banner };
+  const storageReachable = async (): Promise<boolean> => {
+    try {
+      await access(dataDir, constants.R_OK | constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { authenticator, storageReachable, banner };
 }
 
 async function main(): Promise<void> {
@@ -86,10 +105,13 @@ async function main(): Promise<void> {
   setLogLevel(config.logLevel);
   const tls = await loadTlsMaterial(config);
   const login = await buildAuthenticator(config);
-  const server = await startServer({ config, tls, authenticator: login.authenticator });
+  const server = await startServer({ config, tls, authenticator: login.authenticator, storageReachable: login.storageReachable });
   const { address, port } = server.address;
   const hostPort = `${address.includes(':') ? `[${address}]` : address}:${port}`;
   process.stdout.write(`${login.banner(hostPort)}s3ftpd listening on ${hostPort}\n`);
+  if (server.metricsAddress) {
+    process.stdout.write(`s3ftpd metrics on http://${server.metricsAddress.address}:${server.metricsAddress.port}/metrics\n`);
+  }
   if (server.implicitAddress) {
     process.stdout.write(`s3ftpd implicit FTPS listening on ${server.implicitAddress.address}:${server.implicitAddress.port}\n`);
   }

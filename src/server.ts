@@ -14,10 +14,12 @@ import { ConnectionLimits } from './control/connection-limits.ts';
 import { DataPlane } from './data/pool.ts';
 import { log } from './log.ts';
 import { xferLogger } from './xferlog.ts';
+import { Metrics, serveMetrics } from './metrics.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;
   readonly implicitAddress: net.AddressInfo | undefined;
+  readonly metricsAddress: net.AddressInfo | undefined;
   /** Stops accepting, lets running transfers finish up to the drain timeout, then aborts the rest. */
   close(): Promise<void>;
   reloadTls(material: TlsMaterial): void;
@@ -27,6 +29,8 @@ export interface ServerOptions {
   readonly config: Config;
   readonly tls: TlsMaterial;
   readonly authenticator: Authenticator;
+  /** Whether the storage answers at all (for /readyz). */
+  readonly storageReachable: () => Promise<boolean>;
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<net.AddressInfo> {
@@ -39,7 +43,8 @@ function listen(server: net.Server, host: string, port: number): Promise<net.Add
   });
 }
 
-export async function startServer({ config, tls: material, authenticator }: ServerOptions): Promise<RunningServer> {
+export async function startServer({ config, tls: material, authenticator, storageReachable }: ServerOptions): Promise<RunningServer> {
+  const metrics = new Metrics();
   const dataPlane = new DataPlane({
     workers: config.workers,
     pasvLow: config.pasvLow,
@@ -55,6 +60,10 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     delayStepMs: 500,
     allowList: config.allowList,
     now: Date.now,
+    onBan: (address) => {
+      metrics.bans.inc();
+      log.warn('address banned after failed logins', { remote: address, seconds: config.banMs / 1000 });
+    },
   });
   const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
   let tlsContext: tls.SecureContext = createServerContext(material);
@@ -66,6 +75,7 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     loginGuard,
     now: () => new Date(),
     transferLog: xferLogger(config.xferlog),
+    metrics,
   };
   const sessions = new Set<Session>();
 
@@ -73,11 +83,13 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     socket.on('error', () => undefined);
     if (loginGuard.isBanned(remote)) {
+      metrics.refusedConnections.inc({ reason: 'banned' });
       if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.'));
       else socket.destroy();
       return;
     }
     if (!limits.admit(remote)) {
+      metrics.refusedConnections.inc({ reason: 'limit' });
       log.warn('connection refused: limit reached', { remote, open: limits.open });
       if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many connections; try again later.'));
       else socket.destroy();
@@ -85,9 +97,11 @@ export async function startServer({ config, tls: material, authenticator }: Serv
     }
     const session = new Session(socket, context, dispatch);
     sessions.add(session);
+    metrics.sessions.inc();
     session.onClosed(() => {
       sessions.delete(session);
       limits.release(remote);
+      metrics.sessions.dec();
     });
     log.info('session opened', { session: session.id, remote, implicitTls });
     if (implicitTls) session.upgradeToTls();
@@ -104,10 +118,24 @@ export async function startServer({ config, tls: material, authenticator }: Serv
   }
   const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
   tlsUpdates.unref();
+  const metricsServer =
+    config.metricsHost !== undefined && config.metricsPort !== undefined
+      ? await serveMetrics(
+          metrics,
+          {
+            ready: async () => dataPlane.threadCount > 0 && (await storageReachable()),
+            utilization: () => dataPlane.utilization,
+            passivePorts: () => dataPlane.openChannels,
+          },
+          config.metricsHost,
+          config.metricsPort,
+        )
+      : undefined;
 
   return {
     address,
     implicitAddress,
+    metricsAddress: metricsServer?.address,
     reloadTls(next: TlsMaterial): void {
       tlsContext = createServerContext(next);
       tlsUpdates.postMessage(next);
@@ -130,6 +158,8 @@ export async function startServer({ config, tls: material, authenticator }: Serv
         session.close();
       }
       tlsUpdates.close();
+      metricsServer?.close();
+      metrics.close();
       await dataPlane.close();
     },
   };

@@ -8,6 +8,7 @@ export interface LoginGuardOptions {
   /** Addresses that are never banned (monitoring, the operator's own hosts). */
   readonly allowList: readonly string[];
   readonly now: () => number;
+  readonly onBan?: (address: string) => void;
 }
 
 interface Record {
@@ -34,7 +35,10 @@ export class FailedLoginGuard implements LoginGuard {
   failed(address: string): number {
     const record = this.#records.get(address) ?? { failures: 0, bannedUntil: 0 };
     record.failures += 1;
-    if (record.failures >= this.#options.maxFailures && !this.#options.allowList.includes(address)) record.bannedUntil = this.#options.now() + this.#options.banMs;
+    if (record.failures >= this.#options.maxFailures && !this.#options.allowList.includes(address) && record.bannedUntil === 0) {
+      record.bannedUntil = this.#options.now() + this.#options.banMs;
+      this.#options.onBan?.(address);
+    }
     this.#records.set(address, record);
     return Math.min(record.failures * this.#options.delayStepMs, 5000);
   }

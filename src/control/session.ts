@@ -11,6 +11,7 @@ import { wrapServerSocket } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { log } from '../log.ts';
 import type { TransferRecord } from '../xferlog.ts';
+import type { Metrics } from '../metrics.ts';
 
 export const MAX_LINE_BYTES = 4096;
 
@@ -33,6 +34,7 @@ export interface ServerContext {
   readonly authenticator: Authenticator;
   readonly loginGuard: LoginGuard;
   readonly now: () => Date;
+  readonly metrics: Metrics;
   /** Receives one record per finished transfer (the optional xferlog). */
   readonly transferLog: ((record: TransferRecord) => void) | undefined;
 }

@@ -79,17 +79,30 @@ export class DataPlane {
       target: options.target,
     };
     const channel = new PassiveChannel(port1);
+    this.openChannels += 1;
     const finished = this.#pool.run(task, { transferList: [port2] }) as Promise<PassiveTaskResult>;
     finished.then(
-      (result) => channel.taskEnded(result.final, false),
-      (error: unknown) =>
-        channel.taskEnded({ type: 'failed', kind: 'Connection', bytes: 0, message: `data worker failed: ${error instanceof Error ? error.message : String(error)}` }, true),
+      (result) => {
+        this.openChannels -= 1;
+        channel.taskEnded(result.final, false);
+      },
+      (error: unknown) => {
+        this.openChannels -= 1;
+        channel.taskEnded({ type: 'failed', kind: 'Connection', bytes: 0, message: `data worker failed: ${error instanceof Error ? error.message : String(error)}` }, true);
+      },
     );
     return channel.listening();
   }
 
+  /** Passive endpoints whose task is still running. */
+  openChannels = 0;
+
   get utilization(): number {
     return this.#pool.utilization;
+  }
+
+  get threadCount(): number {
+    return this.#pool.threads.length;
   }
 
   async close(): Promise<void> {

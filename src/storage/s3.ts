@@ -19,6 +19,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { recordS3Call } from '../metrics.ts';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
@@ -100,7 +101,7 @@ function classify(error: unknown): StorageError {
 }
 
 export function createS3Client(target: S3Target): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     region: target.region,
     endpoint: target.endpoint,
     forcePathStyle: target.pathStyle,
@@ -110,6 +111,23 @@ export function createS3Client(target: S3Target): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
   });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const started = performance.now();
+      const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      try {
+        const result = await next(args);
+        recordS3Call({ operation, seconds: (performance.now() - started) / 1000, error: undefined });
+        return result;
+      } catch (error) {
+        const e = describe(error);
+        recordS3Call({ operation, seconds: (performance.now() - started) / 1000, error: e.Code ?? e.name ?? 'Unknown' });
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 's3ftpdMetrics' },
+  );
+  return client;
 }
 
 /** Asks S3 whether the key pair is genuine: a denied ListBuckets still proves the key exists. */

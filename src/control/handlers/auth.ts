@@ -64,12 +64,14 @@ export async function pass(session: Session, arg: string): Promise<void> {
     return;
   }
   if (!target) {
+    session.server.metrics.logins.inc({ result: 'failed' });
     const delay = session.server.loginGuard.failed(session.remoteAddress);
     log.info('login failed', { session: session.id, remote: session.remoteAddress, user: accessKeyId });
     await sleep(delay);
     session.reply(Reply.NotLoggedIn, 'Login incorrect.');
     return;
   }
+  session.server.metrics.logins.inc({ result: 'ok' });
   session.server.loginGuard.succeeded(session.remoteAddress);
   session.target = target;
   session.accessKeyId = accessKeyId;

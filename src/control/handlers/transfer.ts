@@ -91,10 +91,15 @@ function startTransfer(session: Session, command: TransferCommand, path: string,
   session.passive = undefined;
   if (!channel) throw new FtpError(Reply.CannotOpenData, 'Use PASV or EPSV first.');
   const started = performance.now();
+  const { metrics } = session.server;
+  metrics.transfersInFlight.inc();
   const done = (async (): Promise<void> => {
     const outcome = await channel.transfer(command, () => session.reply(Reply.FileStatusOkOpeningData, opening));
     const [code, message] = outcomeReply(outcome);
     const seconds = (performance.now() - started) / 1000;
+    metrics.transfersInFlight.dec();
+    metrics.transfers.observe({ op: command.op, result: outcome.ok ? 'ok' : 'failed' }, seconds);
+    metrics.bytes.inc({ direction: command.op === 'store' ? 'in' : 'out' }, outcome.bytes);
     session.transfers += 1;
     if (command.op === 'store') session.bytesIn += outcome.bytes;
     else session.bytesOut += outcome.bytes;
