@@ -1,14 +1,13 @@
 // The control listeners: accept connections, refuse banned addresses and those past the limits,
 // create sessions; graceful shutdown and certificate reload.
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { Session, type Authenticator, type ServerContext } from './control/session.ts';
 import { dispatch } from './control/commands.ts';
 import { Reply, formatReply } from './control/replies.ts';
-import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from './control/tls.ts';
+import { TLS_RELOAD_CHANNEL, type TlsMaterial } from './control/tls.ts';
 import { FailedLoginGuard } from './control/login-guard.ts';
 import { ConnectionLimits } from './control/connection-limits.ts';
 import { DataPlane } from './data/pool.ts';
@@ -66,10 +65,10 @@ export async function startServer({ config, tls: material, authenticator, storag
     },
   });
   const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
-  let tlsContext: tls.SecureContext = createServerContext(material);
+  let currentMaterial = material;
   const context: ServerContext = {
     config,
-    tlsContext: () => tlsContext,
+    tlsMaterial: () => currentMaterial,
     dataPlane,
     authenticator,
     loginGuard,
@@ -137,7 +136,7 @@ export async function startServer({ config, tls: material, authenticator, storag
     implicitAddress,
     metricsAddress: metricsServer?.address,
     reloadTls(next: TlsMaterial): void {
-      tlsContext = createServerContext(next);
+      currentMaterial = next;
       tlsUpdates.postMessage(next);
       log.info('TLS certificate reloaded');
     },

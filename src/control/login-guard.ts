@@ -44,6 +44,6 @@ export class FailedLoginGuard implements LoginGuard {
   }
 
   succeeded(address: string): void {
-    this.#records.delete(address);
+    if (!this.isBanned(address)) this.#records.delete(address);
   }
 }

@@ -7,7 +7,7 @@ import type { DataPlane, PassiveChannel } from '../data/pool.ts';
 import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
 import { driverFor } from '../storage/index.ts';
 import { formatReply } from './replies.ts';
-import { wrapServerSocket } from './tls.ts';
+import { wrapServerSocket, createServerContext, newSessionBinding, type TlsMaterial } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { log } from '../log.ts';
 import type { TransferRecord } from '../xferlog.ts';
@@ -21,15 +21,17 @@ export interface Authenticator {
 }
 
 export interface LoginGuard {
+  isBanned(address: string): boolean;
   /** Milliseconds to wait before answering a failed login from this address. */
   failed(address: string): number;
+  /** Forgets earlier failures; an active ban stays. */
   succeeded(address: string): void;
 }
 
 export interface ServerContext {
   readonly config: Config;
-  /** The current TLS context (replaced when the certificate is reloaded). */
-  tlsContext(): tls.SecureContext;
+  /** The current certificate, key and ticket keys (replaced when the certificate is reloaded). */
+  tlsMaterial(): TlsMaterial;
   readonly dataPlane: DataPlane;
   readonly authenticator: Authenticator;
   readonly loginGuard: LoginGuard;
@@ -48,6 +50,8 @@ export interface TransferState {
 
 export class Session {
   readonly id = randomUUID().slice(0, 8);
+  /** Session id context shared by this control connection's TLS and its data connections. */
+  readonly tlsBinding = newSessionBinding();
   readonly server: ServerContext;
   readonly remoteAddress: string;
   readonly localAddress: string;
@@ -184,7 +188,7 @@ export class Session {
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);
-    const secure = wrapServerSocket(plain as net.Socket, this.server.tlsContext());
+    const secure = wrapServerSocket(plain as net.Socket, createServerContext(this.server.tlsMaterial(), this.tlsBinding));
     this.#socket = secure;
     this.tlsActive = true;
     this.#attach(secure);

@@ -14,7 +14,6 @@ export interface TlsMaterial {
   readonly cert: string;
   readonly key: string;
   readonly ticketKeys: Uint8Array;
-  readonly sessionIdContext: string;
 }
 
 // Modern AEAD suites only for TLS 1.2; TLS 1.3 suites are always AEAD.
@@ -32,7 +31,7 @@ const CIPHERS = [
 
 /**
  * Reads the certificate and key (or generates a self-signed pair). `previous` keeps the ticket keys
- * and session id context across a reload so sessions issued before it stay resumable.
+ * across a reload so sessions issued before it stay resumable.
  */
 export async function loadTlsMaterial(config: Config, previous?: TlsMaterial): Promise<TlsMaterial> {
   let cert: string;
@@ -53,11 +52,21 @@ export async function loadTlsMaterial(config: Config, previous?: TlsMaterial): P
     cert,
     key,
     ticketKeys: previous?.ticketKeys ?? randomBytes(48),
-    sessionIdContext: previous?.sessionIdContext ?? randomBytes(16).toString('hex'),
   };
 }
 
-export function createServerContext(material: TlsMaterial): tls.SecureContext {
+/** A fresh value binding one control connection's TLS sessions to its own data connections. */
+export function newSessionBinding(): string {
+  // OpenSSL allows at most 32 bytes of session id context.
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The context for one control connection and its data connections. OpenSSL resumes a session or
+ * TLS 1.3 ticket only under the session id context it was issued with, so a data connection can
+ * only resume the session of its own control connection, not another one's from this server.
+ */
+export function createServerContext(material: TlsMaterial, sessionBinding: string): tls.SecureContext {
   return tls.createSecureContext({
     cert: material.cert,
     key: material.key,
@@ -65,7 +74,7 @@ export function createServerContext(material: TlsMaterial): tls.SecureContext {
     ciphers: CIPHERS,
     honorCipherOrder: true,
     ticketKeys: Buffer.from(material.ticketKeys),
-    sessionIdContext: material.sessionIdContext,
+    sessionIdContext: sessionBinding,
     sessionTimeout: 3600,
   });
 }

@@ -13,6 +13,8 @@ export interface PassiveTask {
   /** The control connection's peer; data connections from elsewhere are dropped. */
   readonly controlAddress: string;
   readonly tls: boolean;
+  /** The control connection's session id context: only its sessions resume here. */
+  readonly tlsBinding: string;
   readonly requireSessionReuse: boolean;
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;

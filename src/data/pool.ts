@@ -33,6 +33,7 @@ export interface OpenOptions {
   readonly bindAddress: string;
   readonly controlAddress: string;
   readonly tls: boolean;
+  readonly tlsBinding: string;
   readonly requireSessionReuse: boolean;
   readonly target: StorageTarget;
 }
@@ -73,6 +74,7 @@ export class DataPlane {
       firstPort: this.#ports.nextStart(),
       controlAddress: options.controlAddress,
       tls: options.tls,
+      tlsBinding: options.tlsBinding,
       requireSessionReuse: options.requireSessionReuse,
       acceptTimeoutMs: this.#options.acceptTimeoutMs,
       stallTimeoutMs: this.#options.stallTimeoutMs,

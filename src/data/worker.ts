@@ -14,13 +14,30 @@ import { StorageError } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
 
-const { tls: material, logLevel } = workerData as { tls: TlsMaterial; logLevel: LogLevel };
+const { tls: initialMaterial, logLevel } = workerData as { tls: TlsMaterial; logLevel: LogLevel };
 setLogLevel(logLevel);
-let context = createServerContext(material);
+let material = initialMaterial;
+/** Contexts by control connection binding; a control connection usually opens many data connections. */
+const contexts = new Map<string, tls.SecureContext>();
+const MAX_CACHED_CONTEXTS = 256;
+
+function contextFor(binding: string): tls.SecureContext {
+  let context = contexts.get(binding);
+  if (context) {
+    contexts.delete(binding);
+  } else {
+    context = createServerContext(material, binding);
+    if (contexts.size >= MAX_CACHED_CONTEXTS) contexts.delete(contexts.keys().next().value ?? '');
+  }
+  contexts.set(binding, context);
+  return context;
+}
+
 // SIGHUP on the main thread reloads the certificate; new data connections use the new one.
 const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
 tlsUpdates.onmessage = (event: unknown): void => {
-  context = createServerContext((event as MessageEvent<TlsMaterial>).data);
+  material = (event as MessageEvent<TlsMaterial>).data;
+  contexts.clear();
 };
 tlsUpdates.unref();
 const MAX_BIND_ATTEMPTS = 64;
@@ -80,7 +97,7 @@ function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promis
         return;
       }
       // Wrap at once, in this tick, so no byte of the ClientHello is read before TLS owns the socket.
-      finish(task.tls ? wrapWithEofCheck(socket, context) : { socket, closedCleanly: () => true });
+      finish(task.tls ? wrapWithEofCheck(socket, contextFor(task.tlsBinding)) : { socket, closedCleanly: () => true });
     };
     server.on('connection', onConnection);
     void cancelled.then(() => finish(new Rejection('closed', 'cancelled')));

@@ -46,6 +46,12 @@ export function user(session: Session, arg: string): void {
   session.reply(Reply.NeedPassword, 'Access key accepted; send the secret key with PASS.');
 }
 
+/** A banned address gets no more tries on any connection, this one included. */
+function refuseBanned(session: Session): void {
+  session.reply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.');
+  session.close();
+}
+
 export async function pass(session: Session, arg: string): Promise<void> {
   const accessKeyId = session.pendingUser;
   if (accessKeyId === undefined) {
@@ -53,6 +59,11 @@ export async function pass(session: Session, arg: string): Promise<void> {
     return;
   }
   session.pendingUser = undefined;
+  const guard = session.server.loginGuard;
+  if (guard.isBanned(session.remoteAddress)) {
+    refuseBanned(session);
+    return;
+  }
   let target;
   try {
     target = await session.server.authenticator.authenticate(accessKeyId, arg);
@@ -65,14 +76,15 @@ export async function pass(session: Session, arg: string): Promise<void> {
   }
   if (!target) {
     session.server.metrics.logins.inc({ result: 'failed' });
-    const delay = session.server.loginGuard.failed(session.remoteAddress);
+    const delay = guard.failed(session.remoteAddress);
     log.info('login failed', { session: session.id, remote: session.remoteAddress, user: accessKeyId });
     await sleep(delay);
     session.reply(Reply.NotLoggedIn, 'Login incorrect.');
+    if (guard.isBanned(session.remoteAddress)) refuseBanned(session);
     return;
   }
   session.server.metrics.logins.inc({ result: 'ok' });
-  session.server.loginGuard.succeeded(session.remoteAddress);
+  guard.succeeded(session.remoteAddress);
   session.target = target;
   session.accessKeyId = accessKeyId;
   session.cwd = '/';

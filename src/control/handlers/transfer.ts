@@ -26,6 +26,7 @@ async function openPassive(session: Session): Promise<PassiveChannel> {
       bindAddress: session.localAddress,
       controlAddress: session.remoteAddress,
       tls: session.protection === 'P',
+      tlsBinding: session.tlsBinding,
       requireSessionReuse: config.tlsSessionReuse === 'required',
       target: session.target,
     });
