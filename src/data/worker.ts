@@ -122,6 +122,15 @@ async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void
   }
 }
 
+/**
+ * Fault injection for tests of worker failure: with S3FTPD_FAILPOINT=worker-exit, a worker that
+ * receives upload bytes for a key containing `failpoint-worker-exit` ends its thread mid-upload.
+ */
+function armCrashFailpoint(key: string, body: Readable): void {
+  if (process.env.S3FTPD_FAILPOINT !== 'worker-exit' || !key.includes('failpoint-worker-exit')) return;
+  body.once('data', () => process.exit(1));
+}
+
 async function store(connection: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
   const { socket } = connection;
   const body = new PassThrough({ highWaterMark: UPLOAD_BUFFER });
@@ -132,6 +141,7 @@ async function store(connection: DataConnection, command: Extract<TransferComman
     else body.end();
   });
   socket.once('error', (error) => body.destroy(error));
+  armCrashFailpoint(command.key, body);
   socket.once('close', () => {
     if (!body.writableEnded) body.destroy(new Error('data connection closed before the end of the upload'));
   });
