@@ -147,6 +147,10 @@ export class Session {
         this.#discardingLongLine = false;
         continue;
       }
+      if (raw.length > MAX_LINE_BYTES) {
+        this.#enqueue(async () => this.reply(500, 'Command line too long.'));
+        continue;
+      }
       const line = stripTelnet(raw).toString('utf8').replace(/\r$/, '');
       this.#enqueue(() => this.#onLine(this, line));
       // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands.
