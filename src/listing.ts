@@ -77,11 +77,9 @@ export function formatPage(format: ListingFormat, entries: readonly Entry[], now
 
 /** Splits LIST/NLST arguments into `ls`-style options (ignored) and the path, if any. */
 export function splitListArgument(arg: string): { options: string; path: string } {
-  const match = /^((?:-[a-zA-Z]+\s*)+)(.*)$/.exec(arg);
-  // A name that starts with '-' but is not followed by a path is taken as options only when it
-  // looks like an ls flag cluster; `-foo.txt` stays a path because of the dot check below.
-  if (match && /^(-[alRrtdhFA1]+\s*)+$/.test(match[1] ?? '')) {
-    return { options: (match[1] ?? '').trim(), path: (match[2] ?? '').trim() };
-  }
+  // Only whole clusters of ls flags followed by a space or the end count as options, so names
+  // such as `-foo.txt` or `-la.txt` stay paths.
+  const match = /^((?:-[alRrtdhFA1]+(?:\s+|$))+)(.*)$/.exec(arg);
+  if (match) return { options: (match[1] ?? '').trim(), path: match[2] ?? '' };
   return { options: '', path: arg };
 }

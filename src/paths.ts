@@ -33,9 +33,14 @@ export function directoryPrefix(location: Location): string {
   return location.kind === 'object' ? `${location.key}/` : '';
 }
 
-/** True when the key (as a directory marker, with its trailing slash) fits S3's limit. */
+/** True when the key fits S3's limit of 1024 bytes of UTF-8. */
 export function keyFits(key: string): boolean {
-  return Buffer.byteLength(`${key}/`, 'utf8') <= MAX_KEY_BYTES;
+  return Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES;
+}
+
+/** True when the directory marker for `key` (the key and a trailing slash) fits S3's limit. */
+export function markerFits(key: string): boolean {
+  return keyFits(`${key}/`);
 }
 
 export function parentPath(path: string): string {

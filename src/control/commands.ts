@@ -87,14 +87,19 @@ export const COMMANDS: CommandTable = {
 
 /** Splits a command line into its verb (upper-cased) and argument (kept byte for byte). */
 export function parseCommandLine(line: string): { verb: string; arg: string } {
-  const space = line.indexOf(' ');
-  if (space < 0) return { verb: line.trim().toUpperCase(), arg: '' };
-  return { verb: line.slice(0, space).toUpperCase(), arg: line.slice(space + 1) };
+  // Leading blanks before the verb are tolerated; the argument is kept as sent.
+  const start = line.length - line.trimStart().length;
+  const space = line.indexOf(' ', start);
+  if (space < 0) return { verb: line.slice(start).trim().toUpperCase(), arg: '' };
+  return { verb: line.slice(start, space).toUpperCase(), arg: line.slice(space + 1) };
 }
 
 export async function dispatch(session: Session, line: string): Promise<void> {
   const { verb, arg } = parseCommandLine(line);
-  if (verb === '') return;
+  if (verb === '') {
+    session.reply(Reply.SyntaxError, 'Empty command line.');
+    return;
+  }
   const started = performance.now();
   try {
     await check(session, verb, arg, line);

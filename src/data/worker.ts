@@ -136,15 +136,21 @@ async function store(connection: DataConnection, command: Extract<TransferComman
   const body = new PassThrough({ highWaterMark: UPLOAD_BUFFER });
   socket.pipe(body, { end: false });
   // A connection that breaks must fail the upload, never complete it with what arrived so far.
-  socket.once('end', () => {
+  // The client may have sent everything and closed before the command reached this worker (an
+  // empty file, say), so the socket's state is checked as well as its future events.
+  const onEnd = (): void => {
     if (connection.closedCleanly() === false) body.destroy(new Error('data connection ended without TLS close_notify'));
     else body.end();
-  });
+  };
+  const onClose = (): void => {
+    if (!body.writableEnded) body.destroy(new Error('data connection closed before the end of the upload'));
+  };
+  if (socket.readableEnded) onEnd();
+  else socket.once('end', onEnd);
+  if (socket.destroyed) onClose();
+  else socket.once('close', onClose);
   socket.once('error', (error) => body.destroy(error));
   armCrashFailpoint(command.key, body);
-  socket.once('close', () => {
-    if (!body.writableEnded) body.destroy(new Error('data connection closed before the end of the upload'));
-  });
   const result = await driverFor(task.target).write(command.bucket, command.key, body, signal);
   return result.bytes;
 }
@@ -240,13 +246,18 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
       if (!ended && !accepted.writableFinished) connectionBroke = true;
     });
     if (abort.signal.aborted) throw new Rejection('closed', 'cancelled');
-    if (task.tls) await handshake(socket as tls.TLSSocket, task);
-    socket.setNoDelay(true);
-    socket.setTimeout(task.stallTimeoutMs, () => socket?.destroy(new Error('data connection stalled')));
+    // The handshake is watched from the moment of accept (curl and basic-ftp complete it before
+    // sending the command) but awaited only after the 150 reply: ftplib and lftp start TLS on the
+    // data connection only once they have seen 150.
+    const secured = task.tls ? handshake(accepted as tls.TLSSocket, task) : Promise.resolve();
+    secured.catch(() => undefined);
+    accepted.setNoDelay(true);
     post({ type: 'connected' });
     const command = await commandArrived;
     if (!command) throw new Rejection('closed', 'cancelled');
     post({ type: 'started' });
+    await secured;
+    accepted.setTimeout(task.stallTimeoutMs, () => accepted.destroy(new Error('data connection stalled')));
     try {
       bytes = await run(connection, command, task, abort.signal);
     } catch (error) {

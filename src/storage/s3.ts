@@ -284,14 +284,17 @@ export class S3Storage implements StorageDriver {
       queueSize: this.#target.queueSize,
       leavePartsOnError: false,
     });
+    // Cancelling fails the body rather than calling upload.abort(): lib-storage then aborts the
+    // multipart upload itself and done() rejects only once that is finished, so a 426 is never
+    // sent while parts are still open. A cancel that comes after the body ended changes nothing:
+    // the object is completed and reported as stored.
     const onAbort = (): void => {
-      void upload.abort();
+      body.destroy(new StorageError('Aborted', 'upload cancelled'));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      if (signal.aborted) throw new StorageError('Aborted', 'upload aborted');
+      if (signal.aborted) throw new StorageError('Aborted', 'upload cancelled');
       await upload.done();
-      if (signal.aborted) throw new StorageError('Aborted', 'upload aborted');
       return { bytes };
     } catch (error) {
       throw toStorageError(error);

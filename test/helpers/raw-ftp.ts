@@ -90,11 +90,16 @@ export class RawFtp {
     if (queued) return Promise.resolve(queued);
     if (this.#closed) return Promise.resolve({ code: 0, lines: ['(connection closed)'], text: '(connection closed)' });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a reply')), timeoutMs);
-      this.#waiters.push((reply) => {
+      const waiter = (reply: FtpReply): void => {
         clearTimeout(timer);
         resolve(reply);
-      });
+      };
+      // A timed-out read gives up its place, so the next reply goes to the next reader.
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error('timed out waiting for a reply'));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
     });
   }
 

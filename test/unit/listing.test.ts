@@ -41,6 +41,9 @@ t.test('LIST arguments: ls options are split from the path', async (t) => {
     ['-la /b/some dir', '/b/some dir'],
     ['dir', 'dir'],
     ['-foo.txt', '-foo.txt'],
+    ['-la.txt', '-la.txt'],
+    ['-la -a', ''],
+    ['-l  two  spaces', 'two  spaces'],
     ['name with spaces', 'name with spaces'],
   ];
   for (const [arg, path] of cases) t.equal(splitListArgument(arg).path, path, arg);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { resolvePath, locate, keyFits, isValidBucketName, directoryPrefix, baseName } from '../../src/paths.ts';
+import { resolvePath, locate, keyFits, markerFits, isValidBucketName, directoryPrefix, baseName } from '../../src/paths.ts';
 
 t.test('resolvePath normalises and never climbs above /', async (t) => {
   const cases: Array<[string, string, string]> = [
@@ -32,10 +32,12 @@ t.test('locate maps paths to root, bucket or key', async (t) => {
 });
 
 t.test('key length limit counts UTF-8 bytes', async (t) => {
-  t.ok(keyFits('a'.repeat(1023)));
-  t.notOk(keyFits('a'.repeat(1024)));
-  t.ok(keyFits('é'.repeat(511)));
-  t.notOk(keyFits('é'.repeat(512)));
+  t.ok(keyFits('a'.repeat(1024)));
+  t.notOk(keyFits('a'.repeat(1025)));
+  t.ok(keyFits('é'.repeat(512)));
+  t.notOk(keyFits(`${'é'.repeat(512)}a`));
+  t.ok(markerFits('a'.repeat(1023)));
+  t.notOk(markerFits('a'.repeat(1024)));
 });
 
 t.test('bucket names follow S3 rules', async (t) => {

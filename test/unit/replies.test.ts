@@ -17,6 +17,9 @@ t.test('command lines keep their arguments byte for byte', async (t) => {
     ['CWD "quoted dir"', 'CWD', '"quoted dir"'],
     ['PASV', 'PASV', ''],
     ['mkd ünï', 'MKD', 'ünï'],
+    [' SYST', 'SYST', ''],
+    ['  cwd a b', 'CWD', 'a b'],
+    ['', '', ''],
   ];
   for (const [line, verb, arg] of cases) t.same(parseCommandLine(line), { verb, arg }, line);
 });

@@ -2,7 +2,7 @@
 import { Reply, quotePath } from '../replies.ts';
 import type { Session } from '../session.ts';
 import { FtpError, inspect, inspectQuietly, resolveArg } from '../namespace.ts';
-import { isValidBucketName } from '../../paths.ts';
+import { isValidBucketName, markerFits } from '../../paths.ts';
 
 export function pwd(session: Session): void {
   session.reply(Reply.PathCreated, `${quotePath(session.cwd)} is the current directory.`);
@@ -31,6 +31,7 @@ export async function mkd(session: Session, arg: string): Promise<void> {
     if (await driver.bucketExists(location.bucket)) throw new FtpError(Reply.FileUnavailable, `${path} already exists.`);
     await driver.createBucket(location.bucket);
   } else {
+    if (!markerFits(location.key)) throw new FtpError(Reply.FileNameNotAllowed, 'Path too long: S3 keys are limited to 1024 bytes.');
     if ((await inspect(driver, location)).type !== 'missing') throw new FtpError(Reply.FileUnavailable, `${path} already exists.`);
     await driver.createMarker(location.bucket, `${location.key}/`);
   }

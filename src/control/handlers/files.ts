@@ -4,6 +4,7 @@ import type { Session } from '../session.ts';
 import { FtpError, inspectQuietly, resolveArg, type Resolved } from '../namespace.ts';
 import { formatFacts, formatTimeval } from '../../listing.ts';
 import type { ObjectStat, StorageDriver } from '../../storage/driver.ts';
+import { markerFits } from '../../paths.ts';
 
 async function requireFile(session: Session, arg: string): Promise<{ resolved: Resolved; bucket: string; key: string; stat: ObjectStat }> {
   const resolved = resolveArg(session, arg);
@@ -72,6 +73,7 @@ export async function rnto(session: Session, arg: string): Promise<void> {
   } else {
     if (`${to.path}/`.startsWith(`${from.path}/`)) throw new FtpError(Reply.FileNameNotAllowed, 'Cannot move a directory into itself.');
     if (target.type === 'file') throw new FtpError(Reply.FileUnavailable, `${to.path}: A file has that name.`);
+    if (!markerFits(to.location.key)) throw new FtpError(Reply.FileNameNotAllowed, 'Path too long: S3 keys are limited to 1024 bytes.');
     await renameTree(driver, from.location.bucket, `${from.location.key}/`, to.location.bucket, `${to.location.key}/`);
   }
   session.reply(Reply.FileActionOk, 'Rename successful.');
