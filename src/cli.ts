@@ -10,6 +10,7 @@ import type { Authenticator } from './control/session.ts';
 import type { StorageTarget } from './storage/driver.ts';
 import { verifyS3Credentials } from './storage/s3.ts';
 import { loadOrCreateCredentials } from './storage/credentials.ts';
+import { sweepTempFiles } from './storage/local.ts';
 import { closeAllDrivers } from './storage/index.ts';
 import { log, setLogLevel } from './log.ts';
 
@@ -34,6 +35,7 @@ async function buildAuthenticator(config: Config): Promise<Login> {
           secretAccessKey: secret,
           partSize: config.partSize,
           queueSize: config.queueSize,
+          requestTimeoutMs: config.s3TimeoutMs,
         };
         return (await verifyS3Credentials(target)) ? target : undefined;
       },
@@ -51,6 +53,10 @@ async function buildAuthenticator(config: Config): Promise<Login> {
   }
   const dataDir = path.resolve(config.dataDir);
   const credentials = await loadOrCreateCredentials(dataDir);
+  const swept = await sweepTempFiles(dataDir, 0);
+  if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
+  // Uploads move bytes at least every stall timeout; a temp file idle for twice that is orphaned.
+  setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
   const banner = (address: string): string => {
     const user = credentials.accessKeyId;
     const secret = credentials.newSecret ?? '<the secret printed on first start>';

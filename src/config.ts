@@ -26,6 +26,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'pasv-address', help: "IP announced in 227 replies (default: the control connection's local address)" },
   { flag: 's3-endpoint', help: 'S3 endpoint URL (default: the embedded local store)' },
   { flag: 's3-region', default: 'us-east-1', help: 'S3 region for signing' },
+  { flag: 's3-timeout', default: '60', help: 'seconds an S3 request may make no progress before it fails (and is retried when idempotent)' },
   { flag: 's3-path-style', boolean: true, default: 'false', help: 'path-style S3 addressing (most self-hosted S3)' },
   { flag: 'tls-cert', help: 'PEM certificate file (default: a generated self-signed one)' },
   { flag: 'tls-key', help: 'PEM private key file' },
@@ -36,6 +37,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'part-size', default: '8388608', help: 'multipart upload part size in bytes (min 5 MiB)' },
   { flag: 'queue-size', default: '2', help: 'parts uploaded in parallel per upload' },
   { flag: 'idle-timeout', default: '900', help: 'seconds a control connection may sit idle (no transfer running)' },
+  { flag: 'login-timeout', default: '60', help: 'seconds a connection may take to log in' },
   { flag: 'accept-timeout', default: '30', help: 'seconds a passive port waits for its data connection' },
   { flag: 'stall-timeout', default: '300', help: 'seconds a data connection may move no bytes before it is dropped' },
   { flag: 'drain-timeout', default: '30', help: 'seconds SIGTERM lets running transfers finish before aborting them' },
@@ -95,6 +97,7 @@ const schema = z
     'pasv-address': z.string().min(1).optional(),
     's3-endpoint': z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
     's3-region': z.string().min(1),
+    's3-timeout': seconds,
     's3-path-style': flagBoolean,
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
@@ -105,6 +108,7 @@ const schema = z
     'part-size': integer(5 * 1024 * 1024, 5 * 1024 ** 3),
     'queue-size': integer(1, 64),
     'idle-timeout': seconds,
+    'login-timeout': seconds,
     'accept-timeout': seconds,
     'stall-timeout': seconds,
     'drain-timeout': seconds,
@@ -133,6 +137,7 @@ export type Config = Readonly<{
   s3Endpoint: string | undefined;
   s3Region: string;
   s3PathStyle: boolean;
+  s3TimeoutMs: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsSessionReuse: SessionReusePolicy;
@@ -142,6 +147,7 @@ export type Config = Readonly<{
   partSize: number;
   queueSize: number;
   idleTimeoutMs: number;
+  loginTimeoutMs: number;
   acceptTimeoutMs: number;
   stallTimeoutMs: number;
   drainTimeoutMs: number;
@@ -250,6 +256,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     s3Endpoint: v['s3-endpoint'],
     s3Region: v['s3-region'],
     s3PathStyle: v['s3-path-style'],
+    s3TimeoutMs: v['s3-timeout'],
     tlsCert: v['tls-cert'],
     tlsKey: v['tls-key'],
     tlsSessionReuse: v['tls-session-reuse'],
@@ -259,6 +266,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     partSize: v['part-size'],
     queueSize: v['queue-size'],
     idleTimeoutMs: v['idle-timeout'],
+    loginTimeoutMs: v['login-timeout'],
     acceptTimeoutMs: v['accept-timeout'],
     stallTimeoutMs: v['stall-timeout'],
     drainTimeoutMs: v['drain-timeout'],

@@ -71,7 +71,7 @@ export class Metrics {
   #channel: BroadcastChannel;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 's3ftpd_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 's3ftpd_' });
     const observe: S3Observer = ({ operation, seconds, error }) => {
       this.s3Latency.observe({ operation }, seconds);
       if (error !== undefined) this.s3Errors.inc({ code: error });

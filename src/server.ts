@@ -75,7 +75,9 @@ export async function startServer({ config, tls: material, authenticator, storag
     now: () => new Date(),
     transferLog: xferLogger(config.xferlog),
     metrics,
+    draining: () => draining,
   };
+  let draining = false;
   const sessions = new Set<Session>();
 
   const accept = (socket: net.Socket, implicitTls: boolean): void => {
@@ -103,7 +105,15 @@ export async function startServer({ config, tls: material, authenticator, storag
       metrics.sessions.dec();
     });
     log.info('session opened', { session: session.id, remote, implicitTls });
-    if (implicitTls) session.upgradeToTls();
+    if (implicitTls) {
+      try {
+        session.upgradeToTls();
+      } catch (error) {
+        log.error('implicit TLS failed', { session: session.id, error: String(error) });
+        socket.destroy();
+        return;
+      }
+    }
     session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
   };
 
@@ -141,6 +151,7 @@ export async function startServer({ config, tls: material, authenticator, storag
       log.info('TLS certificate reloaded');
     },
     async close(): Promise<void> {
+      draining = true;
       control.close();
       implicit?.close();
       const running = [...sessions].flatMap((s) => (s.transfer ? [s.transfer.done] : []));

@@ -101,6 +101,8 @@ export async function dispatch(session: Session, line: string): Promise<void> {
     return;
   }
   const started = performance.now();
+  // Transfer commands answer later (150, then 226): their log line shows no code rather than an old one.
+  session.lastReplyCode = 0;
   try {
     await check(session, verb, arg, line);
   } finally {
@@ -111,7 +113,7 @@ export async function dispatch(session: Session, line: string): Promise<void> {
       command: verb.slice(0, 16),
       // The PASS argument is the secret key: it is never logged.
       arg: verb === 'PASS' || arg === '' ? undefined : arg.slice(0, 512),
-      code: session.lastReplyCode,
+      code: session.lastReplyCode || undefined,
       ms: Math.round(performance.now() - started),
     });
   }

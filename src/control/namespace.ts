@@ -62,6 +62,8 @@ export async function inspectQuietly(driver: StorageDriver, location: Location):
 export function replyForError(session: Session, error: unknown, context: string): void {
   if (error instanceof FtpError) {
     session.reply(error.code, error.message);
+    // 421 means the server is closing this control connection (RFC 959).
+    if (error.code === Reply.ServiceNotAvailable) session.close();
     return;
   }
   if (!(error instanceof StorageError)) throw error;

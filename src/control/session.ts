@@ -37,6 +37,8 @@ export interface ServerContext {
   readonly loginGuard: LoginGuard;
   readonly now: () => Date;
   readonly metrics: Metrics;
+  /** True once SIGTERM started the drain: running transfers finish, new ones are refused. */
+  readonly draining: () => boolean;
   /** Receives one record per finished transfer (the optional xferlog). */
   readonly transferLog: ((record: TransferRecord) => void) | undefined;
 }
@@ -86,12 +88,28 @@ export class Session {
     this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.localAddress = (socket.localAddress ?? '').replace(/^::ffff:/, '');
     this.startedAt = server.now();
+    this.#idleTimer = setTimeout(() => this.#onIdle(), server.config.idleTimeoutMs).unref();
+    this.#loginTimer = setTimeout(() => this.#onLoginTimeout(), server.config.loginTimeoutMs).unref();
     this.#attach(socket);
+  }
+
+  // Restarted by complete command lines and replies only, so a client trickling one byte at a
+  // time cannot keep a connection open.
+  readonly #idleTimer: NodeJS.Timeout;
+  readonly #loginTimer: NodeJS.Timeout;
+
+  #onLoginTimeout(): void {
+    if (this.loggedIn) return;
+    this.reply(421, 'Login timeout; closing control connection.');
+    this.close();
   }
 
   #onIdle(): void {
     // A running transfer keeps the control connection quiet; that is not idleness.
-    if (this.transfer) return;
+    if (this.transfer) {
+      this.#idleTimer.refresh();
+      return;
+    }
     this.reply(421, 'Idle timeout; closing control connection.');
     this.close();
   }
@@ -114,20 +132,15 @@ export class Session {
     log.info('control connection error', { session: this.id, error: error.message });
   };
   readonly #onSocketClose = (): void => this.#onClose();
-  readonly #onTimeout = (): void => this.#onIdle();
   readonly #closeListeners: Array<() => void> = [];
 
   #attach(socket: net.Socket | tls.TLSSocket): void {
-    socket.setTimeout(this.server.config.idleTimeoutMs);
-    socket.on('timeout', this.#onTimeout);
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onSocketClose);
   }
 
   #detach(socket: net.Socket | tls.TLSSocket): void {
-    socket.setTimeout(0);
-    socket.off('timeout', this.#onTimeout);
     socket.off('data', this.#onData);
     socket.off('error', this.#onError);
     socket.off('close', this.#onSocketClose);
@@ -152,6 +165,7 @@ export class Session {
         continue;
       }
       const line = stripTelnet(raw).toString('utf8').replace(/\r$/, '');
+      this.#idleTimer.refresh();
       this.#enqueue(() => this.#onLine(this, line));
       // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands.
       if (/^\s*AUTH\b/i.test(line)) {
@@ -182,6 +196,7 @@ export class Session {
   reply(code: number, message: string | readonly string[]): void {
     this.lastReplyCode = code;
     if (this.#closed || this.#socket.destroyed) return;
+    this.#idleTimer.refresh();
     this.#socket.write(formatReply(code, message));
   }
 
@@ -213,6 +228,8 @@ export class Session {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#loginTimer);
     this.passive?.cancel();
     this.transfer?.channel.cancel();
     for (const listener of this.#closeListeners.splice(0)) listener();

@@ -34,6 +34,8 @@ const CIPHERS = [
  * across a reload so sessions issued before it stay resumable.
  */
 export async function loadTlsMaterial(config: Config, previous?: TlsMaterial): Promise<TlsMaterial> {
+  // A generated certificate is kept across reloads: clients accepted it once.
+  if (previous && config.tlsCert === undefined) return previous;
   let cert: string;
   let key: string;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -48,6 +50,9 @@ export async function loadTlsMaterial(config: Config, previous?: TlsMaterial): P
     cert = pems.cert;
     key = pems.private;
   }
+  // Fails here, not at the next AUTH TLS, on a bad file or a certificate that does not match the
+  // key (a renewal copied half-way): the caller then keeps the old pair.
+  tls.createSecureContext({ cert, key });
   return {
     cert,
     key,

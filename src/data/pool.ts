@@ -3,7 +3,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { TlsMaterial } from '../control/tls.ts';
-import type { LogLevel } from '../log.ts';
+import { log, type LogLevel } from '../log.ts';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import { PassivePorts } from './passive-ports.ts';
 import type { PassiveTask, PassiveTaskResult, RejectReason, ToMain, ToWorker, TransferCommand } from './messages.ts';
@@ -60,6 +60,11 @@ export class DataPlane {
       // The default parks idle workers in Atomics.wait, freezing their timers and sockets.
       atomics: 'disabled',
       workerData: { tls: options.tls, logLevel: options.logLevel },
+    });
+    // A worker that dies fails only its own tasks (they reject and their sessions answer 426);
+    // the pool replaces it. Unhandled, this event would end the whole process.
+    this.#pool.on('error', (error: unknown) => {
+      log.error('data worker failed', { error: error instanceof Error ? error.message : String(error) });
     });
   }
 

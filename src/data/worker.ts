@@ -134,6 +134,8 @@ function armCrashFailpoint(key: string, body: Readable): void {
 async function store(connection: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
   const { socket } = connection;
   const body = new PassThrough({ highWaterMark: UPLOAD_BUFFER });
+  // The driver sees body errors through its own reading; a body it never read must not throw.
+  body.on('error', () => undefined);
   socket.pipe(body, { end: false });
   // A connection that breaks must fail the upload, never complete it with what arrived so far.
   // The client may have sent everything and closed before the command reached this worker (an
@@ -156,7 +158,7 @@ async function store(connection: DataConnection, command: Extract<TransferComman
 }
 
 async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
-  const source = await driverFor(task.target).read(command.bucket, command.key, command.offset);
+  const source = await driverFor(task.target).read(command.bucket, command.key, command.offset, signal);
   let bytes = 0;
   source.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
@@ -243,7 +245,10 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
       connectionBroke = true;
     });
     accepted.on('close', () => {
-      if (!ended && !accepted.writableFinished) connectionBroke = true;
+      if (!ended && !accepted.writableFinished) {
+        connectionBroke = true;
+        abort.abort();
+      }
     });
     if (abort.signal.aborted) throw new Rejection('closed', 'cancelled');
     // The handshake is watched from the moment of accept (curl and basic-ftp complete it before
@@ -257,7 +262,11 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
     if (!command) throw new Rejection('closed', 'cancelled');
     post({ type: 'started' });
     await secured;
-    accepted.setTimeout(task.stallTimeoutMs, () => accepted.destroy(new Error('data connection stalled')));
+    accepted.setTimeout(task.stallTimeoutMs, () => {
+      // Nothing moved for the stall timeout, on the data connection or (backpressure) in S3.
+      abort.abort();
+      accepted.destroy(new Error('data connection stalled'));
+    });
     try {
       bytes = await run(connection, command, task, abort.signal);
     } catch (error) {

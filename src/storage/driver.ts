@@ -57,7 +57,7 @@ export interface StorageDriver {
   /** Every key under `prefix`, recursively, page by page. */
   listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]>;
   /** The object's bytes from `offset` on. */
-  read(bucket: string, key: string, offset: number): Promise<Readable>;
+  read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable>;
   /** Stores `body` as the object; nothing is visible unless the whole body arrived. */
   write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult>;
   copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void>;
@@ -79,5 +79,7 @@ export type StorageTarget =
       readonly secretAccessKey: string;
       readonly partSize: number;
       readonly queueSize: number;
+      /** An S3 request with no progress for this long fails (and idempotent ones are retried). */
+      readonly requestTimeoutMs: number;
     }
   | { readonly kind: 'local'; readonly dataDir: string };

@@ -41,6 +41,26 @@ function toStorageError(error: unknown): StorageError {
   return new StorageError('Failed', message, code);
 }
 
+/**
+ * Removes temp files of uploads that can no longer finish: all of them at start, later those not
+ * written for `olderThanMs` (a worker that died mid-upload leaves one behind).
+ */
+export async function sweepTempFiles(dataDir: string, olderThanMs: number): Promise<number> {
+  const tmp = path.join(path.resolve(dataDir), STATE_DIR, 'tmp');
+  const names = await fs.readdir(tmp).catch(() => [] as string[]);
+  const cutoff = Date.now() - olderThanMs;
+  let removed = 0;
+  for (const name of names) {
+    const file = path.join(tmp, name);
+    const info = await fs.stat(file).catch(() => undefined);
+    if (info && info.mtimeMs <= cutoff) {
+      await fs.rm(file, { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
 export class LocalStorage implements StorageDriver {
   readonly #root: string;
   readonly #tmp: string;
@@ -166,11 +186,11 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
-  async read(bucket: string, key: string, offset: number): Promise<Readable> {
+  async read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable> {
     const file = this.#objectPath(bucket, key);
     const info = await this.#run(() => fs.stat(file));
     if (!info.isFile()) throw new StorageError('NotFound', `not a file: ${key}`);
-    return createReadStream(file, { start: Math.min(offset, info.size), highWaterMark: 256 * 1024 });
+    return createReadStream(file, { start: Math.min(offset, info.size), highWaterMark: 256 * 1024, signal });
   }
 
   async #tempFile(): Promise<string> {

@@ -20,6 +20,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { recordS3Call } from '../metrics.ts';
+import { log } from '../log.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
@@ -33,6 +35,7 @@ import {
 type S3Target = Extract<StorageTarget, { kind: 's3' }>;
 
 const COPY_LIMIT = 5 * 1024 ** 3;
+const ABORT_ATTEMPTS = 8;
 const COPY_PART = 1024 ** 3;
 
 interface S3ErrorShape {
@@ -110,6 +113,12 @@ export function createS3Client(target: S3Target): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // Without throwOnRequestTimeout the handler only warns, and a hung S3 hangs the transfer.
+    requestHandler: {
+      connectionTimeout: Math.min(target.requestTimeoutMs, 10_000),
+      requestTimeout: target.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
   });
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -134,13 +143,13 @@ export function createS3Client(target: S3Target): S3Client {
 export async function verifyS3Credentials(target: S3Target): Promise<boolean> {
   const client = createS3Client(target);
   try {
-    await client.send(new ListBucketsCommand({}));
+    await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(target.requestTimeoutMs) });
     return true;
   } catch (error) {
     const mapped = toStorageError(error);
     if (mapped.kind === 'AccessDenied') return true;
     if (mapped.kind === 'InvalidCredentials' || mapped.kind === 'Failed') return false;
-    throw mapped;
+    throw mapped.kind === 'Aborted' ? new StorageError('Unavailable', 'S3 did not answer in time') : mapped;
   } finally {
     client.destroy();
   }
@@ -256,10 +265,11 @@ export class S3Storage implements StorageDriver {
     } while (token);
   }
 
-  async read(bucket: string, key: string, offset: number): Promise<Readable> {
+  async read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable> {
     try {
       const out = await this.#client.send(
         new GetObjectCommand({ Bucket: bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
+        { abortSignal: signal },
       );
       if (!(out.Body instanceof Readable)) throw new StorageError('Failed', 'GetObject returned no stream');
       return out.Body;
@@ -297,10 +307,29 @@ export class S3Storage implements StorageDriver {
       await upload.done();
       return { bytes };
     } catch (error) {
+      // lib-storage aborts the multipart upload itself, but that call can fail too (S3 down):
+      // make sure in the background, with backoff, so no parts are left behind.
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId !== undefined) void this.#ensureAborted(bucket, key, uploadId);
       throw toStorageError(error);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  async #ensureAborted(bucket: string, key: string, uploadId: string): Promise<void> {
+    for (let attempt = 0, delay = 1000; attempt < ABORT_ATTEMPTS; attempt += 1, delay *= 2) {
+      try {
+        await this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+        return;
+      } catch (error) {
+        const mapped = toStorageError(error);
+        if (mapped.kind === 'NotFound') return; // already aborted
+        log.warn('abort of a failed multipart upload failed; retrying', { bucket, key, attempt, error: mapped.message });
+        await sleep(delay);
+      }
+    }
+    log.error('multipart upload left open; an AbortIncompleteMultipartUpload lifecycle rule will remove it', { bucket, key, uploadId });
   }
 
   async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void> {

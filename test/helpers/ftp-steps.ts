@@ -52,6 +52,7 @@ export async function openTransfer(ftp: RawFtp, command: string, options: { read
 
 /** Writes to a socket and waits until it drained or closed (a reset counts as closed). */
 export async function writeAll(socket: net.Socket, body: Buffer): Promise<void> {
+  if (socket.destroyed) return;
   if (socket.write(body)) return;
   await new Promise<void>((resolve) => {
     const done = (): void => {

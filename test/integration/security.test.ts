@@ -239,12 +239,15 @@ for (const backend of backends()) {
       let final = up;
       if (up.code === 150) final = await ftp.read();
       t.ok(final.code === 522 || final.code === 425, `STOR on a fresh TLS session refused: ${up.text} / ${final.text}`);
-      t.not(up.code, 150, 'the transfer never starts');
+      // As vsftpd does, 150 may come first (clients such as ftplib start TLS only after it); the
+      // refusal is the final reply, and no byte of the upload is taken.
       t.ok(await closesWithin(data, 5000), 'the data connection is closed');
       t.same(await gw.probe.keys(b), [], 'nothing was written to the store');
       t.equal(await gw.probe.openUploads(b), 0);
       const list = await ftp.transfer(`LIST /${b}`, { resume: false });
-      t.ok(list.first.code === 522 || list.first.code === 425, `LIST on a fresh session: ${list.first.text}`);
+      const listFinal = list.first.code === 150 ? list.final : list.first;
+      t.ok(listFinal?.code === 522 || listFinal?.code === 425, `LIST on a fresh session: ${list.first.text} / ${listFinal?.text}`);
+      t.equal(list.data.length, 0, 'no listing bytes were sent');
       const ok = await ftp.transfer(`STOR /${b}/resumed.bin`, { upload: Buffer.from('resumed') });
       t.equal(ok.final?.code, 226, 'the session goes on: a resumed data connection works');
       t.equal((await gw.probe.get(b, 'resumed.bin'))?.toString(), 'resumed');
@@ -397,6 +400,7 @@ for (const backend of backends()) {
       t.ok(port >= 15000 && port <= 15010, `EPSV port ${port} in 15000-15010`);
       const data = await ftp.openData(port);
       const closed = once(data, 'close');
+      data.resume(); // a client reads the listing; unread data would hold the connection open
       t.equal((await ftp.send('NLST /')).code, 150, 'EPSV in the custom range serves a listing');
       await closed;
       t.equal((await ftp.read()).code, 226);

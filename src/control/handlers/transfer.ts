@@ -15,6 +15,7 @@ function requireProtection(session: Session): void {
 }
 
 async function openPassive(session: Session): Promise<PassiveChannel> {
+  if (session.server.draining()) throw new FtpError(Reply.ServiceNotAvailable, 'Server shutting down; no new transfers.');
   requireProtection(session);
   if (session.transfer) throw new FtpError(Reply.CannotOpenData, 'A transfer is in progress.');
   session.passive?.cancel();
