@@ -44,5 +44,13 @@ test-unit: build
 soak: build
 	$(NODE) test/soak/soak.ts $(SOAK_ARGS)
 
+# Bulk-transfer bench (issue 3 rows 1-2): the gateway against bench/s3-sink.ts, then against the S3 of
+# $$S3FTPD_TEST_S3_ENDPOINT when set (`. /tmp/s3ftpd-rgw/env`). Tables on stdout; BENCH_ARGS="--runs 5" etc.
+bench: build
+	$(NODE) bench/transfer.ts --runs 3 $(BENCH_ARGS)
+	@if [ -n "$$S3FTPD_TEST_S3_ENDPOINT" ]; then \
+	  $(NODE) bench/transfer.ts --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" $(BENCH_ARGS); \
+	else echo "S3FTPD_TEST_S3_ENDPOINT not set: radosgw comparison skipped"; fi
+
 clean:
 	rm -rf dist .tap
