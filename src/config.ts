@@ -20,13 +20,14 @@ interface Setting {
 
 export const SETTINGS: readonly Setting[] = [
   { flag: 'config', help: 'YAML file with any of these settings (keys as the flag names)' },
-  { flag: 'listen', default: '127.0.0.1:2121', help: 'control connection address HOST:PORT' },
+  { flag: 'listen', default: '127.0.0.1:2121', help: 'control connection address(es) HOST:PORT, comma-separated ([::]:21 for IPv6)' },
   { flag: 'implicit-tls-listen', help: 'also serve implicit FTPS (TLS from the first byte) on HOST:PORT (990 in production)' },
   { flag: 'pasv-ports', default: '10100-12000', help: 'passive data port range LOW-HIGH' },
   { flag: 'pasv-address', help: "IP announced in 227 replies (default: the control connection's local address)" },
   { flag: 's3-endpoint', help: 'S3 endpoint URL (default: the embedded local store)' },
   { flag: 's3-region', default: 'us-east-1', help: 'S3 region for signing' },
   { flag: 's3-timeout', default: '60', help: 'seconds an S3 request may make no progress before it fails (and is retried when idempotent)' },
+  { flag: 's3-unsigned-payload', default: 'auto', help: 'sign uploads with UNSIGNED-PAYLOAD (no SHA-256 of the data): auto (for https endpoints), on, off' },
   { flag: 's3-path-style', boolean: true, default: 'false', help: 'path-style S3 addressing (most self-hosted S3)' },
   { flag: 'tls-cert', help: 'PEM certificate file (default: a generated self-signed one)' },
   { flag: 'tls-key', help: 'PEM private key file' },
@@ -62,6 +63,16 @@ const hostPort = z.string().transform((text, ctx) => {
   return { host: match[1] ?? match[2] ?? '', port };
 });
 
+const hostPorts = z.string().transform((text, ctx) => {
+  const parsed = text.split(',').map((part) => hostPort.safeParse(part.trim()));
+  const bad = parsed.find((p) => !p.success);
+  if (bad || parsed.length === 0) {
+    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT[,HOST:PORT…], got ${text}` });
+    return z.NEVER;
+  }
+  return parsed.flatMap((p) => (p.success ? [p.data] : []));
+});
+
 const portRange = z.string().transform((text, ctx) => {
   const match = /^(\d+)-(\d+)$/.exec(text);
   const low = Number(match?.[1]);
@@ -91,13 +102,14 @@ const seconds = integer(1, 86_400).transform((s) => s * 1000);
 
 const schema = z
   .object({
-    listen: hostPort,
+    listen: hostPorts,
     'implicit-tls-listen': hostPort.optional(),
     'pasv-ports': portRange,
     'pasv-address': z.string().min(1).optional(),
     's3-endpoint': z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
     's3-region': z.string().min(1),
     's3-timeout': seconds,
+    's3-unsigned-payload': z.enum(['auto', 'on', 'off']),
     's3-path-style': flagBoolean,
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
@@ -126,7 +138,14 @@ const schema = z
     path: ['tls-key'],
   });
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
 export type Config = Readonly<{
+  /** Every control address; the first is the one printed and used in examples. */
+  listen: readonly HostPort[];
   listenHost: string;
   listenPort: number;
   implicitTlsHost: string | undefined;
@@ -138,6 +157,7 @@ export type Config = Readonly<{
   s3Region: string;
   s3PathStyle: boolean;
   s3TimeoutMs: number;
+  s3UnsignedPayload: 'auto' | 'on' | 'off';
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsSessionReuse: SessionReusePolicy;
@@ -246,8 +266,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   }
   const v = result.data;
   return Object.freeze({
-    listenHost: v.listen.host,
-    listenPort: v.listen.port,
+    listen: Object.freeze(v.listen),
+    listenHost: v.listen[0]?.host ?? '127.0.0.1',
+    listenPort: v.listen[0]?.port ?? 2121,
     implicitTlsHost: v['implicit-tls-listen']?.host,
     implicitTlsPort: v['implicit-tls-listen']?.port,
     pasvLow: v['pasv-ports'].low,
@@ -257,6 +278,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     s3Region: v['s3-region'],
     s3PathStyle: v['s3-path-style'],
     s3TimeoutMs: v['s3-timeout'],
+    s3UnsignedPayload: v['s3-unsigned-payload'],
     tlsCert: v['tls-cert'],
     tlsKey: v['tls-key'],
     tlsSessionReuse: v['tls-session-reuse'],

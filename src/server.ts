@@ -17,6 +17,7 @@ import { Metrics, serveMetrics } from './metrics.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;
+  readonly addresses: readonly net.AddressInfo[];
   readonly implicitAddress: net.AddressInfo | undefined;
   readonly metricsAddress: net.AddressInfo | undefined;
   /** Stops accepting, lets running transfers finish up to the drain timeout, then aborts the rest. */
@@ -117,8 +118,9 @@ export async function startServer({ config, tls: material, authenticator, storag
     session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
   };
 
-  const control = net.createServer((socket) => accept(socket, false));
-  const address = await listen(control, config.listenHost, config.listenPort);
+  const controls = config.listen.map(() => net.createServer((socket) => accept(socket, false)));
+  const addresses = await Promise.all(controls.map((server, i) => listen(server, config.listen[i]?.host ?? '', config.listen[i]?.port ?? 0)));
+  const address = addresses[0] as net.AddressInfo;
   let implicit: net.Server | undefined;
   let implicitAddress: net.AddressInfo | undefined;
   if (config.implicitTlsHost !== undefined && config.implicitTlsPort !== undefined) {
@@ -143,6 +145,7 @@ export async function startServer({ config, tls: material, authenticator, storag
 
   return {
     address,
+    addresses,
     implicitAddress,
     metricsAddress: metricsServer?.address,
     reloadTls(next: TlsMaterial): void {
@@ -152,7 +155,7 @@ export async function startServer({ config, tls: material, authenticator, storag
     },
     async close(): Promise<void> {
       draining = true;
-      control.close();
+      for (const control of controls) control.close();
       implicit?.close();
       const running = [...sessions].flatMap((s) => (s.transfer ? [s.transfer.done] : []));
       if (running.length > 0) {

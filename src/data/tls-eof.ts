@@ -6,6 +6,7 @@ import * as tls from 'node:tls';
 import { Duplex } from 'node:stream';
 
 export interface CheckedTlsSocket {
+  /** Ends only after the peer's close_notify; a bare TCP end makes it fail with an error instead. */
   readonly socket: tls.TLSSocket;
   /** True once the peer ended TLS with close_notify; false when TCP ended first; undefined before either. */
   readonly closedCleanly: () => boolean | undefined;
@@ -20,6 +21,7 @@ function hasPushedEnd(stream: tls.TLSSocket): boolean {
   return (stream as unknown as WithReadableState)._readableState?.ended === true;
 }
 
+/** `raw` must come from a server with allowHalfOpen, so TLS can still answer after the peer's FIN. */
 export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): CheckedTlsSocket {
   let clean: boolean | undefined;
   let secure: tls.TLSSocket | undefined;
@@ -42,15 +44,23 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): C
   raw.on('data', (chunk: Buffer) => {
     if (!between.push(chunk)) raw.pause();
   });
-  raw.on('end', () => between.push(null));
+  let tcpEnded = false;
+  raw.on('end', () => {
+    tcpEnded = true;
+    between.push(null);
+  });
   raw.on('error', (error) => between.destroy(error));
+  // After a normal TCP end, bytes may still wait in `between` for a slow reader: only a connection
+  // that closed without ending (a reset) cuts them off.
   raw.on('close', () => {
-    if (!between.destroyed && !between.readableEnded) between.destroy();
+    if (!tcpEnded && !between.destroyed) between.destroy(new Error('data connection reset'));
   });
   // Registered before TLS attaches its own listener, so this runs after every byte reached TLS
-  // and before TLS hears of the end of the TCP stream.
+  // and before TLS hears of the end of the TCP stream. Without close_notify the TLS socket fails
+  // instead of ending, so whoever reads it (an upload) sees an error, never a clean end.
   between.on('end', () => {
     if (clean === undefined) clean = secure !== undefined && hasPushedEnd(secure);
+    if (!clean) secure?.destroy(new Error('data connection ended without TLS close_notify'));
   });
   secure = new tls.TLSSocket(between, { isServer: true, secureContext: context });
   return { socket: secure, closedCleanly: () => clean };

@@ -81,5 +81,7 @@ export type StorageTarget =
       readonly queueSize: number;
       /** An S3 request with no progress for this long fails (and idempotent ones are retried). */
       readonly requestTimeoutMs: number;
+      /** Upload bodies are not hashed for SigV4 (TLS or the operator vouches for integrity). */
+      readonly unsignedPayload: boolean;
     }
   | { readonly kind: 'local'; readonly dataDir: string };

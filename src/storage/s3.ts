@@ -36,6 +36,7 @@ type S3Target = Extract<StorageTarget, { kind: 's3' }>;
 
 const COPY_LIMIT = 5 * 1024 ** 3;
 const ABORT_ATTEMPTS = 8;
+const UNSIGNED_OPERATIONS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 const COPY_PART = 1024 ** 3;
 
 interface S3ErrorShape {
@@ -136,6 +137,19 @@ export function createS3Client(target: S3Target): S3Client {
     },
     { step: 'initialize', name: 's3ftpdMetrics' },
   );
+  if (target.unsignedPayload) {
+    // SigV4 takes a payload hash header as given, so the body is never hashed.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (UNSIGNED_OPERATIONS.has(context.commandName ?? '') && request.headers) {
+          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        }
+        return next(args);
+      },
+      { step: 'build', name: 's3ftpdUnsignedPayload' },
+    );
+  }
   return client;
 }
 

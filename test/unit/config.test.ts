@@ -25,6 +25,16 @@ t.test('flags override environment', async (t) => {
   t.equal(envName('pasv-address'), 'S3FTPD_PASV_ADDRESS');
 });
 
+t.test('several listen addresses, IPv6 among them', async (t) => {
+  const c = parseConfig(['--listen', '127.0.0.1:21, [::]:2121'], {});
+  t.same(c.listen, [
+    { host: '127.0.0.1', port: 21 },
+    { host: '::', port: 2121 },
+  ]);
+  t.equal(c.listenPort, 21, 'the first is the main one');
+  t.throws(() => parseConfig(['--listen', '127.0.0.1:21,nope'], {}), /--listen/);
+});
+
 t.test('bad settings name themselves', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['--listen', 'nope'], /--listen/],
