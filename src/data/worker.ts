@@ -2,7 +2,7 @@
 // control connection's address, does TLS (resuming the control session), then runs one transfer.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { workerData, BroadcastChannel } from 'node:worker_threads';
@@ -41,7 +41,6 @@ tlsUpdates.onmessage = (event: unknown): void => {
 };
 tlsUpdates.unref();
 const MAX_BIND_ATTEMPTS = 64;
-const DOWNLOAD_WRITE = 256 * 1024;
 
 class Rejection extends Error {
   readonly reason: RejectReason;
@@ -142,34 +141,13 @@ async function store(connection: DataConnection, command: Extract<TransferComman
   return result.bytes;
 }
 
-/** Joins small chunks (S3 responses arrive in ~16-64 KiB pieces) into writes of about 256 KiB. */
-function coalesce(minimum: number): Transform {
-  let pending: Buffer[] = [];
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      pending.push(chunk);
-      size += chunk.length;
-      if (size >= minimum) {
-        callback(null, pending.length === 1 ? chunk : Buffer.concat(pending, size));
-        pending = [];
-        size = 0;
-      } else callback();
-    },
-    flush(callback) {
-      callback(null, size > 0 ? Buffer.concat(pending, size) : undefined);
-    },
-  });
-}
-
 async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
   const source = await driverFor(task.target).read(command.bucket, command.key, command.offset, signal);
   let bytes = 0;
   source.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
   });
-  // TLS costs far less per byte in large writes (bench/tls-cost.ts: 16 KiB vs 1 MiB writes).
-  await pipeline(source, coalesce(DOWNLOAD_WRITE), socket, { signal });
+  await pipeline(source, socket, { signal });
   return bytes;
 }
 
