@@ -63,19 +63,22 @@ async function buildAuthenticator(config: Config): Promise<Login> {
   if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
   // Uploads move bytes at least every stall timeout; a temp file idle for twice that is orphaned.
   setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
-  const banner = (address: string): string => {
-    const user = credentials.accessKeyId;
-    const secret = credentials.newSecret ?? '<the secret printed on first start>';
-    const first = credentials.newSecret !== undefined ? ' A login was created; the secret is shown only this once.' : '';
-    return (
-      `Embedded store at ${dataDir}.${first}\n` +
-      `  user (access key): ${user}\n` +
-      `  password (secret): ${secret}\n` +
-      `Connect with explicit FTPS (passive mode) to ${address}, e.g.\n` +
-      `  curl --ssl-reqd -k -u '${user}:${secret}' ftp://${address}/\n` +
-      `  lftp -u '${user}' -e 'set ssl:verify-certificate no' ftp://${address}\n`
+  const user = credentials.accessKeyId;
+  const secret = credentials.newSecret ?? '<the secret printed on first start>';
+  if (credentials.newSecret !== undefined) {
+    // Printed at once: only a hash is kept, so a start that fails later (port in use) must not lose it.
+    process.stdout.write(
+      `Embedded store at ${dataDir}. A login was created; the secret is shown only this once.\n` +
+        `  user (access key): ${user}\n` +
+        `  password (secret): ${secret}\n`,
     );
-  };
+  } else {
+    process.stdout.write(`Embedded store at ${dataDir}; user (access key): ${user}\n`);
+  }
+  const banner = (address: string): string =>
+    `Connect with explicit FTPS (passive mode) to ${address}, e.g.\n` +
+    `  curl --ssl-reqd -k -u '${user}:${secret}' ftp://${address}/\n` +
+    `  lftp -u '${user}' -e 'set ssl:verify-certificate no' ftp://${address}\n`;
   const authenticator: Authenticator = {
     async authenticate(accessKeyId, secret) {
       return (await credentials.verify(accessKeyId, secret)) ? { kind: 'local', dataDir } : undefined;
