@@ -47,7 +47,9 @@ soak: build
 # Bulk-transfer bench (issue 3 rows 1-2): the gateway against bench/s3-sink.ts, then against the S3 of
 # $$S3FTPD_TEST_S3_ENDPOINT when set (`. /tmp/s3ftpd-rgw/env`). Tables on stdout; BENCH_ARGS="--runs 5" etc.
 bench: build
-	$(NODE) bench/transfer.ts --runs 3 $(BENCH_ARGS)
+	@mkdir -p bench/out
+	$(NODE) bench/transfer.ts --runs 3 --json bench/out/sink.json $(BENCH_ARGS)
+	$(NODE) bench/chart.ts bench/out/sink.json bench/throughput.svg
 	@if [ -n "$$S3FTPD_TEST_S3_ENDPOINT" ]; then \
 	  $(NODE) bench/transfer.ts --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" $(BENCH_ARGS); \
 	else echo "S3FTPD_TEST_S3_ENDPOINT not set: radosgw comparison skipped"; fi

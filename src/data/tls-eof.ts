@@ -21,10 +21,11 @@ function hasPushedEnd(stream: tls.TLSSocket): boolean {
   return (stream as unknown as WithReadableState)._readableState?.ended === true;
 }
 
-/** `raw` must come from a server with allowHalfOpen, so TLS can still answer after the peer's FIN. */
-export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): CheckedTlsSocket {
-  let clean: boolean | undefined;
-  let secure: tls.TLSSocket | undefined;
+/**
+ * A Duplex over a TCP socket that passes bytes both ways with backpressure but leaves the socket's
+ * end and close to the caller, so TLS can be layered on it while the TCP events stay visible.
+ */
+export function duplexOver(raw: net.Socket): Duplex {
   const between = new Duplex({
     read() {
       raw.resume();
@@ -44,6 +45,14 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): C
   raw.on('data', (chunk: Buffer) => {
     if (!between.push(chunk)) raw.pause();
   });
+  return between;
+}
+
+/** `raw` must come from a server with allowHalfOpen, so TLS can still answer after the peer's FIN. */
+export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): CheckedTlsSocket {
+  let clean: boolean | undefined;
+  let secure: tls.TLSSocket | undefined;
+  const between = duplexOver(raw);
   let tcpEnded = false;
   raw.on('end', () => {
     tcpEnded = true;

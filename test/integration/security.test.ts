@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Duplex } from 'node:stream';
+import { duplexOver } from '../../src/data/tls-eof.ts';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { backends, startGateway, type BackendName, type Gateway } from '../helpers/gateway.ts';
@@ -71,25 +71,7 @@ async function rawTlsData(ftp: RawFtp, port: number): Promise<{ raw: net.Socket;
   const raw = net.connect({ host: ftp.host, port });
   raw.on('error', () => undefined);
   await once(raw, 'connect');
-  const between = new Duplex({
-    read() {
-      raw.resume();
-    },
-    write(chunk: Buffer, _encoding, callback) {
-      raw.write(chunk, callback);
-    },
-    final(callback) {
-      raw.end();
-      callback();
-    },
-    destroy(error, callback) {
-      raw.destroy();
-      callback(error);
-    },
-  });
-  raw.on('data', (chunk: Buffer) => {
-    if (!between.push(chunk)) raw.pause();
-  });
+  const between = duplexOver(raw);
   raw.on('end', () => between.push(null));
   raw.on('close', () => between.destroy());
   const secure = tls.connect({ socket: between, rejectUnauthorized: false, session: ftp.tlsSession });
