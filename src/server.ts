@@ -84,6 +84,8 @@ export async function startServer({ config, tls: material, authenticator, storag
   const accept = (socket: net.Socket, implicitTls: boolean): void => {
     const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     socket.on('error', () => undefined);
+    // Replies are small writes answered by the client's next command: Nagle would hold them back.
+    socket.setNoDelay(true);
     if (loginGuard.isBanned(remote)) {
       metrics.refusedConnections.inc({ reason: 'banned' });
       if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.'));

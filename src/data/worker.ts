@@ -96,6 +96,8 @@ function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promis
         socket.destroy();
         return;
       }
+      // Set on the TCP socket itself: through the TLS wrapper setNoDelay would not reach it.
+      socket.setNoDelay(true);
       // Wrap at once, in this tick, so no byte of the ClientHello is read before TLS owns the socket.
       finish(task.tls ? wrapWithEofCheck(socket, contextFor(task.tlsBinding)) : { socket, closedCleanly: () => true });
     };
@@ -240,7 +242,6 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
     // data connection only once they have seen 150.
     const secured = task.tls ? handshake(accepted as tls.TLSSocket, task) : Promise.resolve();
     secured.catch(() => undefined);
-    accepted.setNoDelay(true);
     post({ type: 'connected' });
     const command = await commandArrived;
     if (!command) throw new Rejection('closed', 'cancelled');

@@ -32,7 +32,7 @@ export class RawFtp {
   }
 
   static async connect(host: string, port: number): Promise<{ client: RawFtp; greeting: FtpReply }> {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, noDelay: true });
     await once(socket, 'connect');
     const client = new RawFtp(socket, host);
     const greeting = await client.read();
@@ -142,7 +142,7 @@ export class RawFtp {
 
   /** Opens the data connection; TLS resumes the control session unless `resume` is false. */
   async openData(port: number, options: { tls?: boolean; resume?: boolean } = {}): Promise<net.Socket> {
-    const raw = net.connect({ host: this.host, port });
+    const raw = net.connect({ host: this.host, port, noDelay: true });
     await once(raw, 'connect');
     if (options.tls === false) return raw;
     const secure = tls.connect({
