@@ -5,8 +5,6 @@
 // altogether (S3 down). Responses are relayed byte for byte; requests are handled one at a time,
 // as the AWS SDK sends them (no pipelining).
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 
 export interface RequestMatch {
   /** HTTP method, case-insensitive; any when absent. */
@@ -314,62 +312,4 @@ export class FaultProxy {
       upstream?.destroy();
     });
   }
-}
-
-/** A gateway started by the fault tests themselves (startGateway points it at S3 directly and strips S3FTPD_* settings). */
-export interface LaunchedGateway {
-  readonly host: string;
-  readonly port: number;
-  readonly pid: number;
-  /** The embedded store's login (empty on S3). */
-  readonly user: string;
-  readonly password: string;
-  readonly logs: () => string;
-  readonly exited: () => boolean;
-  stop(): Promise<void>;
-}
-
-/** Spawns `node dist/cli.js ...args` with the test environment minus S3FTPD_* settings, plus `env`. */
-export async function launchGateway(args: readonly string[], env: Record<string, string> = {}): Promise<LaunchedGateway> {
-  const root = path.resolve(import.meta.dirname, '../..');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(childEnv)) if (key.startsWith('S3FTPD_') && !key.startsWith('S3FTPD_TEST_')) delete childEnv[key];
-  Object.assign(childEnv, env);
-  const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /s3ftpd listening on [^\s]+:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code}:\n${output}`));
-    });
-  });
-  return {
-    host: '127.0.0.1',
-    port,
-    pid: child.pid ?? 0,
-    user: /user \(access key\): (\S+)/.exec(output)?.[1] ?? '',
-    password: /password \(secret\): (\S+)/.exec(output)?.[1] ?? '',
-    logs: () => output,
-    exited: () => child.exitCode !== null || child.signalCode !== null,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }

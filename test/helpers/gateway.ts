@@ -37,19 +37,48 @@ export interface StoreProbe {
 
 export interface Gateway {
   readonly backend: BackendName;
+  /** The first control address the gateway printed ("s3ftpd listening on HOST:PORT"). */
   readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly password: string;
   readonly probe: StoreProbe;
   readonly logs: () => string;
+  /** The gateway process, for signals and /proc. */
+  readonly pid: number;
+  /** The embedded store's directory (removed by stop()); undefined on S3. */
+  readonly dataDir: string | undefined;
+  /** Resolves with the exit code once the process has exited (null when a signal ended it). */
+  readonly exited: Promise<number | null>;
+  hasExited(): boolean;
+  /** SIGTERM (SIGKILL after 5 s) unless it has exited already; then removes the embedded store's directory. */
   stop(): Promise<void>;
 }
 
 export interface GatewayOptions {
+  /**
+   * Added after the defaults `--listen 127.0.0.1:0 --workers 1`. Each default is left out when
+   * extraArgs gives that flag itself, and both are left out when it gives `--config` (the file may
+   * set them, and a command-line flag would override it).
+   */
   readonly extraArgs?: readonly string[];
   /** S3 credentials to use instead of the main test user (S3 backend only). */
   readonly s3User?: { accessKey: string; secretKey: string };
+  /** Extra environment variables for the gateway (its S3FTPD_* settings are cleared first), e.g. S3FTPD_FAILPOINT. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The S3 endpoint the gateway uses (e.g. a fault proxy); `probe` still talks to the test S3 server directly. */
+  readonly s3Endpoint?: string;
+}
+
+/** The gateway exited before it listened (a bad configuration, for example). */
+export class GatewayExitError extends Error {
+  readonly code: number | null;
+  readonly output: string;
+  constructor(code: number | null, output: string) {
+    super(`gateway exited with ${code}:\n${output}`);
+    this.code = code;
+    this.output = output;
+  }
 }
 
 export function s3Env(): { endpoint: string; accessKey: string; secretKey: string; scopedAccessKey: string; scopedSecretKey: string; region: string } | undefined {
@@ -190,30 +219,39 @@ function localProbe(dataDir: string): StoreProbe {
   };
 }
 
-function waitForListening(child: ChildProcess, output: { text: string }): Promise<number> {
+function waitForListening(child: ChildProcess, output: { text: string }): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.text}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       output.text += chunk.toString();
-      const match = /s3ftpd listening on [^\s]+:(\d+)/.exec(output.text);
+      const match = /s3ftpd listening on (\S+):(\d+)\n/.exec(output.text);
       if (match) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve({ host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]) });
       }
-    };
-    child.stdout?.on('data', onData);
+    });
     child.stderr?.on('data', (chunk: Buffer) => {
       output.text += chunk.toString();
     });
-    child.once('exit', (code) => {
+    // 'close' comes after the output streams ended, so the error carries all of it.
+    child.once('close', (code) => {
       clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code}:\n${output.text}`));
+      reject(new GatewayExitError(code, output.text));
     });
   });
 }
 
+function hasFlag(args: readonly string[], flag: string): boolean {
+  return args.some((a) => a === flag || a.startsWith(`${flag}=`));
+}
+
 export async function startGateway(backend: BackendName, options: GatewayOptions = {}): Promise<Gateway> {
-  const args = [path.join(ROOT, 'dist/cli.js'), '--listen', '127.0.0.1:0', '--workers', '1', ...(options.extraArgs ?? [])];
+  const extra = options.extraArgs ?? [];
+  const fromFile = hasFlag(extra, '--config');
+  const args = [path.join(ROOT, 'dist/cli.js')];
+  if (!fromFile && !hasFlag(extra, '--listen')) args.push('--listen', '127.0.0.1:0');
+  if (!fromFile && !hasFlag(extra, '--workers')) args.push('--workers', '1');
+  args.push(...extra);
   let dataDir: string | undefined;
   let user: string;
   let password: string;
@@ -221,7 +259,7 @@ export async function startGateway(backend: BackendName, options: GatewayOptions
   if (backend === 's3') {
     const env = s3Env();
     if (!env) throw new Error('no S3 endpoint');
-    args.push('--s3-endpoint', env.endpoint, '--s3-path-style', '--s3-region', env.region);
+    args.push('--s3-endpoint', options.s3Endpoint ?? env.endpoint, '--s3-path-style', '--s3-region', env.region);
     user = options.s3User?.accessKey ?? env.accessKey;
     password = options.s3User?.secretKey ?? env.secretKey;
     probe = s3Probe(s3ClientFor(env.accessKey, env.secretKey));
@@ -234,30 +272,43 @@ export async function startGateway(backend: BackendName, options: GatewayOptions
   }
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('S3FTPD_') && !key.startsWith('S3FTPD_TEST_')) delete env[key];
+  Object.assign(env, options.env);
   const child = spawn(NODE, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const hasExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  const stop = async (): Promise<void> => {
+    if (!hasExited()) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
   const output = { text: '' };
-  const port = await waitForListening(child, output);
+  let address: { host: string; port: number };
+  try {
+    address = await waitForListening(child, output);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   if (backend === 'local') {
     user = /user \(access key\): (\S+)/.exec(output.text)?.[1] ?? '';
     password = /password \(secret\): (\S+)/.exec(output.text)?.[1] ?? '';
   }
   return {
     backend,
-    host: '127.0.0.1',
-    port,
+    host: address.host,
+    port: address.port,
     user,
     password,
     probe,
     logs: () => output.text,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    },
+    pid: child.pid ?? 0,
+    dataDir,
+    exited,
+    hasExited,
+    stop,
   };
 }

@@ -5,78 +5,15 @@
 import t from 'tap';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { backends, s3ClientFor, s3Env, startGateway, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
+import { backends, s3Env, startGateway, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
-import { FaultProxy, S3Calls, launchGateway, type LaunchedGateway } from '../helpers/fault-proxy.ts';
+import { FaultProxy, S3Calls } from '../helpers/fault-proxy.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
-type Probe = Pick<StoreProbe, 'get' | 'put' | 'openUploads' | 'createBucket' | 'removeBucket'>;
 const MiB = 1024 * 1024;
 const FAILED_UPLOAD = [451, 426];
 const STALL_S = 6;
-
-/** Direct access to radosgw, bypassing gateway and proxy. */
-function directS3(client: S3Client): Probe {
-  return {
-    async get(bucket, key) {
-      try {
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return Buffer.from(await (res.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())));
-      } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-        throw error;
-      }
-    },
-    async put(bucket, key, body) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-    },
-    async openUploads(bucket) {
-      return (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
-    },
-    async createBucket(bucket) {
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    },
-    async removeBucket(bucket) {
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      for (const u of uploads.Uploads ?? []) {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-      }
-      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const objects = (listed.Contents ?? []).map((o) => ({ Key: o.Key ?? '' }));
-      if (objects.length > 0) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects } }));
-      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-    },
-  };
-}
-
-/** The embedded store's directory, read directly. */
-function embeddedStore(dataDir: string): Probe {
-  return {
-    get: (bucket, key) => readFile(path.join(dataDir, bucket, key)).catch(() => undefined),
-    async put(bucket, key, body) {
-      await mkdir(path.dirname(path.join(dataDir, bucket, key)), { recursive: true });
-      await writeFile(path.join(dataDir, bucket, key), body);
-    },
-    openUploads: async () => (await readdir(path.join(dataDir, '.s3ftpd', 'tmp')).catch(() => [])).length,
-    createBucket: async (bucket) => void (await mkdir(path.join(dataDir, bucket))),
-    removeBucket: (bucket) => rm(path.join(dataDir, bucket), { recursive: true, force: true }),
-  };
-}
 
 /** Open multipart uploads, polled for up to `ms` to give the gateway's abort time to land. */
 async function settledUploads(probe: Pick<StoreProbe, 'openUploads'>, bucket: string, ms = 3000): Promise<number> {
@@ -119,16 +56,16 @@ for (const backend of backends()) {
 
 if (s3 && backends().includes('s3')) {
   t.test('S3 faults through a fault-injecting proxy', async (t) => {
-    const direct = directS3(s3ClientFor(s3.accessKey, s3.secretKey));
     const proxy = await FaultProxy.start(s3.endpoint);
     t.teardown(() => proxy.close());
-    const gw = await launchGateway([
-      '--listen', '127.0.0.1:0', '--workers', '1', '--part-size', String(8 * MiB), '--stall-timeout', String(STALL_S),
-      // S3 requests that hang fail after this long, so the hang cases end well inside the stall timeout.
-      '--s3-timeout', '3',
-      '--s3-endpoint', proxy.endpoint, '--s3-path-style', '--s3-region', s3.region,
-    ]);
+    const gw = await startGateway('s3', {
+      s3Endpoint: proxy.endpoint,
+      // S3 requests that hang fail after --s3-timeout, so the hang cases end well inside the stall timeout.
+      extraArgs: ['--part-size', String(8 * MiB), '--stall-timeout', String(STALL_S), '--s3-timeout', '3'],
+    });
     t.teardown(() => gw.stop());
+    /** Direct access to radosgw, bypassing gateway and proxy. */
+    const direct = gw.probe;
     const bucket = uniqueBucket('faults');
     await direct.createBucket(bucket);
     t.teardown(() => direct.removeBucket(bucket));
@@ -313,23 +250,12 @@ async function heldDownload(ftp: RawFtp, command: string): Promise<{ finish(): P
 /** A data worker that dies mid-upload (failpoint) fails only its own transfers; every session stays up. */
 for (const backend of backends()) {
   t.test(`worker crash mid-upload on ${backend}`, async (t) => {
-    const args = ['--listen', '127.0.0.1:0', '--workers', '2'];
-    let probe: Probe;
-    if (backend === 's3' && s3) {
-      args.push('--s3-endpoint', s3.endpoint, '--s3-path-style', '--s3-region', s3.region);
-      probe = directS3(s3ClientFor(s3.accessKey, s3.secretKey));
-    } else {
-      const dataDir = await mkdtemp(path.join(tmpdir(), 's3ftpd-faults-'));
-      t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-      // The embedded store sweeps a dead upload's temp file once it has been idle for twice the
-      // stall timeout; a short one keeps this test quick (held downloads may then end in 426).
-      args.push('--data-dir', dataDir, '--stall-timeout', '2');
-      probe = embeddedStore(dataDir);
-    }
-    const gw: LaunchedGateway = await launchGateway(args, { S3FTPD_FAILPOINT: 'worker-exit' });
+    // The embedded store sweeps a dead upload's temp file once it has been idle for twice the
+    // stall timeout; a short one keeps this test quick (held downloads may then end in 426).
+    const extraArgs = ['--workers', '2', ...(backend === 'local' ? ['--stall-timeout', '2'] : [])];
+    const gw = await startGateway(backend, { extraArgs, env: { S3FTPD_FAILPOINT: 'worker-exit' } });
     t.teardown(() => gw.stop());
-    const user = backend === 's3' && s3 ? s3.accessKey : gw.user;
-    const password = backend === 's3' && s3 ? s3.secretKey : gw.password;
+    const { probe, user, password } = gw;
     const bucket = uniqueBucket('crash');
     await probe.createBucket(bucket);
     t.teardown(() => probe.removeBucket(bucket));
@@ -361,7 +287,7 @@ for (const backend of backends()) {
       t.notOk(session.closed, `the ${name} session's control connection stays open`);
       t.equal((await session.send('NOOP')).code, 200, `the ${name} session answers NOOP`);
     }
-    t.notOk(gw.exited(), 'the gateway process is still running');
+    t.notOk(gw.hasExited(), 'the gateway process is still running');
 
     // The pool replaced the worker: transfers work on the same session and on a new one.
     for (const [name, session] of [['same', a], ['new', await RawFtp.login(gw.host, gw.port, user, password)]] as const) {

@@ -1,116 +1,36 @@
 // Issue 4 §1, §8 and issue 5 §1: SIGTERM drain, SIGHUP certificate reload, the implicit FTPS
-// listener and the --config file. Signals and exit codes need the gateway's own process, so this file
-// spawns it itself (as test/helpers/gateway.ts does) instead of going through startGateway.
+// listener and the --config file. Signals go to the gateway's process (gw.pid) and exit codes come
+// from gw.exited.
 import t from 'tap';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { backends, s3ClientFor, s3Env, startGateway, uniqueBucket, type BackendName } from '../helpers/gateway.ts';
+import { backends, GatewayExitError, startGateway, uniqueBucket, type BackendName, type Gateway, type GatewayOptions } from '../helpers/gateway.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
 import { eventually, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 
-interface Spawned {
-  readonly pid: number;
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly password: string;
-  readonly dataDir: string;
-  readonly output: () => string;
-  readonly exited: Promise<number | null>; // the exit code (null when killed by a signal)
+/** startGateway, stopped (SIGKILL after 5 s) at teardown. */
+async function gatewayFor(t: Teardown, backend: BackendName, options: GatewayOptions = {}): Promise<Gateway> {
+  const gw = await startGateway(backend, options);
+  t.teardown(() => gw.stop());
+  return gw;
 }
 
-function spawnRaw(args: readonly string[], env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const childEnv = { ...process.env };
-  for (const key of Object.keys(childEnv)) if (key.startsWith('S3FTPD_') && !key.startsWith('S3FTPD_TEST_')) delete childEnv[key];
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), ...args], { cwd: ROOT, env: { ...childEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => text, exited };
-}
-
-/** Starts dist/cli.js with `args` (plus the backend's flags); stops it (SIGKILL after 5 s) at teardown. */
-async function spawnGateway(t: Teardown, backend: BackendName, args: readonly string[], env: Record<string, string> = {}): Promise<Spawned> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 's3ftpd-life-'));
-  const s3 = s3Env();
-  const storeArgs = backend === 's3' && s3 ? ['--s3-endpoint', s3.endpoint, '--s3-path-style', '--s3-region', s3.region] : ['--data-dir', dataDir];
-  const { child, output, exited } = spawnRaw([...args, ...storeArgs], env);
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  let match: RegExpExecArray | null = null;
-  for (let i = 0; i < 200 && !match && child.exitCode === null; i += 1) {
-    match = /s3ftpd listening on (\S+):(\d+)/.exec(output());
-    if (!match) await sleep(100);
-  }
-  if (!match) throw new Error(`gateway did not start:\n${output()}`);
-  const user = backend === 's3' ? (s3?.accessKey ?? '') : (/user \(access key\): (\S+)/.exec(output())?.[1] ?? '');
-  const password = backend === 's3' ? (s3?.secretKey ?? '') : (/password \(secret\): (\S+)/.exec(output())?.[1] ?? '');
-  return { pid: child.pid ?? 0, host: match[1] ?? '', port: Number(match[2]), user, password, dataDir, output, exited };
-}
-
-interface Probe {
-  get(key: string): Promise<Buffer | undefined>;
-  put(key: string, body: string): Promise<void>;
-  openUploads(): Promise<number>;
-}
-
-/** A bucket in the gateway's store, probed directly and removed at teardown. */
-async function storeBucket(t: Teardown, backend: BackendName, gw: Spawned): Promise<{ name: string; probe: Probe }> {
+/** A new bucket in the gateway's store, removed at teardown. */
+async function newBucket(t: Teardown, gw: Gateway): Promise<string> {
   const name = uniqueBucket('life');
-  const s3 = s3Env();
-  if (backend === 's3' && s3) {
-    const client = s3ClientFor(s3.accessKey, s3.secretKey);
-    await client.send(new CreateBucketCommand({ Bucket: name }));
-    t.teardown(async () => {
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: name }));
-      for (const u of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: u.Key, UploadId: u.UploadId }));
-      const objects = await client.send(new ListObjectsV2Command({ Bucket: name }));
-      for (const o of objects.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: name, Key: o.Key }));
-      await client.send(new DeleteBucketCommand({ Bucket: name }));
-    });
-    return {
-      name,
-      probe: {
-        get: async (key) =>
-          client.send(new GetObjectCommand({ Bucket: name, Key: key })).then(
-            async (res) => Buffer.from(await res.Body!.transformToByteArray()),
-            (error: { name?: string }) => (error.name === 'NoSuchKey' ? undefined : Promise.reject(error)),
-          ),
-        put: async (key, body) => void (await client.send(new PutObjectCommand({ Bucket: name, Key: key, Body: body }))),
-        openUploads: async () => (await client.send(new ListMultipartUploadsCommand({ Bucket: name }))).Uploads?.length ?? 0,
-      },
-    };
-  }
-  await mkdir(path.join(gw.dataDir, name));
-  return {
-    name,
-    probe: {
-      get: async (key) => readFile(path.join(gw.dataDir, name, key)).catch(() => undefined),
-      put: async (key, body) => writeFile(path.join(gw.dataDir, name, key), body),
-      openUploads: async () => (await readdir(path.join(gw.dataDir, '.s3ftpd', 'tmp')).catch(() => [])).length,
-    },
-  };
+  await gw.probe.createBucket(name);
+  t.teardown(() => gw.probe.removeBucket(name));
+  return name;
 }
 
 /** Writes `body` in `steps` slices spread over `ms` and ends it; false when the connection closed first. */
@@ -144,8 +64,8 @@ const PART = String(5 * 1024 * 1024);
 for (const backend of backends()) {
   t.test(`SIGTERM drain (${backend})`, async (t) => {
     await t.test('the running upload completes, new connections are refused, exit 0', async (t) => {
-      const gw = await spawnGateway(t, backend, ['--listen', '127.0.0.1:0', '--workers', '1', '--part-size', PART]);
-      const { name, probe } = await storeBucket(t, backend, gw);
+      const gw = await gatewayFor(t, backend, { extraArgs: ['--part-size', PART] });
+      const name = await newBucket(t, gw);
       const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
       t.teardown(() => ftp.destroy());
       const body = randomBytes(6 * 1024 * 1024 + 11);
@@ -159,15 +79,15 @@ for (const backend of backends()) {
       t.ok(await pacing, 'the upload was not cut');
       const final = await ftp.read(15_000);
       t.equal(final.code, 226, final.text);
-      t.ok((await probe.get('drained.bin'))?.equals(body), 'its bytes are in the store');
-      t.equal(await probe.openUploads(), 0, 'no multipart upload left');
+      t.ok((await gw.probe.get(name, 'drained.bin'))?.equals(body), 'its bytes are in the store');
+      t.equal(await gw.probe.openUploads(name), 0, 'no multipart upload left');
       t.equal(await Promise.race([gw.exited, sleep(10_000, 'still running', { ref: false })]), 0, 'the gateway exits 0');
     });
 
     await t.test('--drain-timeout 1: a longer upload is aborted and nothing is committed, exit 0', async (t) => {
-      const gw = await spawnGateway(t, backend, ['--listen', '127.0.0.1:0', '--workers', '1', '--part-size', PART, '--drain-timeout', '1']);
-      const { name, probe } = await storeBucket(t, backend, gw);
-      await probe.put('keep.bin', 'the old object');
+      const gw = await gatewayFor(t, backend, { extraArgs: ['--part-size', PART, '--drain-timeout', '1'] });
+      const name = await newBucket(t, gw);
+      await gw.probe.put(name, 'keep.bin', 'the old object');
       const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
       t.teardown(() => ftp.destroy());
       const up = await openTransfer(ftp, `STOR /${name}/keep.bin`);
@@ -175,7 +95,7 @@ for (const backend of backends()) {
       // 16 MiB over 5 s: at SIGTERM more than a part (5 MiB) is in, so S3 has a multipart upload open.
       const pacing = paced(up.data, randomBytes(16 * 1024 * 1024), 5000, 50);
       await sleep(1200);
-      t.ok(await eventually(async () => (await probe.openUploads()) > 0, 1500), 'an upload is open in the store at SIGTERM');
+      t.ok(await eventually(async () => (await gw.probe.openUploads(name)) > 0, 1500), 'an upload is open in the store at SIGTERM');
       const signalled = Date.now();
       process.kill(gw.pid, 'SIGTERM');
       const final = await ftp.read(15_000);
@@ -183,8 +103,8 @@ for (const backend of backends()) {
       t.ok(Date.now() - signalled < 8000, `within the drain timeout plus the abort (${Date.now() - signalled} ms)`);
       t.notOk(await pacing, 'the data connection was closed before the upload could finish');
       t.equal(await Promise.race([gw.exited, sleep(10_000, 'still running', { ref: false })]), 0, 'the gateway exits 0');
-      t.equal((await probe.get('keep.bin'))?.toString(), 'the old object', 'the old object is unchanged');
-      t.equal(await probe.openUploads(), 0, 'no multipart upload left');
+      t.equal((await gw.probe.get(name, 'keep.bin'))?.toString(), 'the old object', 'the old object is unchanged');
+      t.equal(await gw.probe.openUploads(name), 0, 'no multipart upload left');
     });
   });
 }
@@ -244,7 +164,7 @@ async function implicitConnect(t: Teardown, host: string, port: number): Promise
   return { socket, next };
 }
 
-const running = (gw: Spawned): Promise<unknown> => Promise.race([gw.exited, sleep(50).then(() => 'running')]);
+const running = (gw: Gateway): Promise<unknown> => Promise.race([gw.exited, sleep(50).then(() => 'running')]);
 
 t.test('SIGHUP reloads the certificate; open sessions keep working (local)', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 's3ftpd-certs-'));
@@ -256,11 +176,10 @@ t.test('SIGHUP reloads the certificate; open sessions keep working (local)', asy
   const key = path.join(dir, 'key.pem');
   await copyFile(path.join(dir, 'a.crt'), cert);
   await copyFile(path.join(dir, 'a.key'), key);
-  const args = ['--listen', '127.0.0.1:0', '--implicit-tls-listen', '127.0.0.1:0', '--workers', '1', '--tls-cert', cert, '--tls-key', key];
-  const gw = await spawnGateway(t, 'local', args);
-  const { name, probe } = await storeBucket(t, 'local', gw);
+  const gw = await gatewayFor(t, 'local', { extraArgs: ['--implicit-tls-listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key] });
+  const name = await newBucket(t, gw);
   let implicitPort = 0;
-  await eventually(async () => (implicitPort = Number(/implicit FTPS listening on \S+:(\d+)/.exec(gw.output())?.[1] ?? 0)) > 0, 5000);
+  await eventually(async () => (implicitPort = Number(/implicit FTPS listening on \S+:(\d+)/.exec(gw.logs())?.[1] ?? 0)) > 0, 5000);
   t.equal(await peerCommonName(gw.host, gw.port), 'a', 'certificate A at start');
   const old = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
   t.teardown(() => old.quit());
@@ -275,7 +194,7 @@ t.test('SIGHUP reloads the certificate; open sessions keep working (local)', asy
   const body = randomBytes(200_000);
   const up = await old.transfer(`STOR /${name}/after-reload.bin`, { upload: body });
   t.equal(up.final?.code, 226, `the old connection stores: ${up.final?.text ?? up.first.text}`);
-  t.ok((await probe.get('after-reload.bin'))?.equals(body), 'its bytes are in the store');
+  t.ok((await gw.probe.get(name, 'after-reload.bin'))?.equals(body), 'its bytes are in the store');
   const fresh = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
   t.teardown(() => fresh.quit());
   t.same(await fresh.list(`NLST /${name}`), ['after-reload.bin'], 'a new session transfers with certificate B');
@@ -292,7 +211,7 @@ t.test('SIGHUP reloads the certificate; open sessions keep working (local)', asy
 });
 
 t.test('SIGHUP without --tls-cert keeps the generated certificate (local)', async (t) => {
-  const gw = await spawnGateway(t, 'local', ['--listen', '127.0.0.1:0', '--workers', '1']);
+  const gw = await gatewayFor(t, 'local');
   const before = await peerCommonName(gw.host, gw.port, true);
   process.kill(gw.pid, 'SIGHUP');
   await sleep(2000);
@@ -354,7 +273,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function epsvPort(gw: Spawned): Promise<number> {
+async function epsvPort(gw: Gateway): Promise<number> {
   const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
   const port = await ftp.epsv();
   await ftp.quit();
@@ -381,7 +300,7 @@ t.test('--config FILE (local)', async (t) => {
   await writeFile(file, `# test\nlisten: 127.0.0.3:${listenPort}\npasv-ports: ${pasvLow}-${pasvLow + 9}\nworkers: 3\n`);
 
   await t.test('listen, pasv-ports and workers come from the file', async (t) => {
-    const gw = await spawnGateway(t, 'local', ['--config', file]);
+    const gw = await gatewayFor(t, 'local', { extraArgs: ['--config', file] });
     t.equal(`${gw.host}:${gw.port}`, `127.0.0.3:${listenPort}`, 'listens where the file says');
     const port = await epsvPort(gw);
     t.ok(port >= pasvLow && port <= pasvLow + 9, `passive port ${port} in ${pasvLow}-${pasvLow + 9}`);
@@ -390,7 +309,7 @@ t.test('--config FILE (local)', async (t) => {
 
   await t.test('S3FTPD_PASV_PORTS overrides the file', async (t) => {
     const envLow = pasvLow + 100;
-    const gw = await spawnGateway(t, 'local', ['--config', file], { S3FTPD_PASV_PORTS: `${envLow}-${envLow + 4}` });
+    const gw = await gatewayFor(t, 'local', { extraArgs: ['--config', file], env: { S3FTPD_PASV_PORTS: `${envLow}-${envLow + 4}` } });
     const port = await epsvPort(gw);
     t.ok(port >= envLow && port <= envLow + 4, `passive port ${port} in ${envLow}-${envLow + 4}`);
     t.equal(await workerThreads(gw.pid, 3), 3, 'the rest of the file still applies');
@@ -404,12 +323,17 @@ t.test('--config FILE (local)', async (t) => {
     await t.test(`a bad ${setting} in the file: exit 2 and a message naming it`, async (t) => {
       const bad = path.join(dir, `bad-${setting}.yaml`);
       await writeFile(bad, `listen: 127.0.0.1:0\n${line}\n`);
-      const { child, output, exited } = spawnRaw(['--config', bad, '--data-dir', path.join(dir, 'data')], {});
-      const code = await Promise.race([exited, sleep(10_000, 'still running', { ref: false })]);
-      if (code === 'still running') child.kill('SIGKILL');
-      t.equal(code, 2, 'exit code 2');
-      t.match(output(), new RegExp(`--${setting}\\b.*config file`), `names the setting and the file: ${output().trim()}`);
-      t.notMatch(output(), /listening on/, 'never listened');
+      // startGateway resolves once the gateway listens and rejects with GatewayExitError when it exits first.
+      const outcome = await startGateway('local', { extraArgs: ['--config', bad] }).then(
+        async (gw) => {
+          await gw.stop();
+          return { code: 'still running', output: gw.logs() };
+        },
+        (error: unknown) => (error instanceof GatewayExitError ? error : { code: 'did not start', output: String(error) }),
+      );
+      t.equal(outcome.code, 2, 'exit code 2');
+      t.match(outcome.output, new RegExp(`--${setting}\\b.*config file`), `names the setting and the file: ${outcome.output.trim()}`);
+      t.notMatch(outcome.output, /listening on/, 'never listened');
     });
   }
 });

@@ -7,14 +7,11 @@
 //   node test/soak/soak.ts [--duration 60] [--sessions 1000] [--transfers 100] [--max-bytes N] [--s3]
 //                          [--sample-every 5] [--gateway-node-options '--max-old-space-size=128']
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { RawFtp } from '../helpers/raw-ftp.ts';
-import { launchGateway, type LaunchedGateway } from '../helpers/fault-proxy.ts';
-import { s3Env } from '../helpers/gateway.ts';
+import { s3Env, startGateway, type Gateway } from '../helpers/gateway.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -58,7 +55,7 @@ async function mainHeapMb(metricsUrl: string | undefined): Promise<number> {
   return Number(/^s3ftpd_\w*nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 1024 / 1024;
 }
 
-async function loginAll(gw: LaunchedGateway, user: string, password: string, n: number): Promise<RawFtp[]> {
+async function loginAll(gw: Gateway, user: string, password: string, n: number): Promise<RawFtp[]> {
   const sessions: RawFtp[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -130,14 +127,11 @@ async function idleLoop(sessions: RawFtp[], deadline: number): Promise<void> {
 async function main(): Promise<void> {
   const s3 = useS3 ? s3Env() : undefined;
   if (useS3 && !s3) throw new Error('--s3 needs the S3FTPD_TEST_* environment (. /tmp/s3ftpd-rgw/env)');
-  const dataDir = s3 ? undefined : await mkdtemp(path.join(tmpdir(), 's3ftpd-soak-'));
-  const args = ['--listen', '127.0.0.1:0', '--workers', '2', '--max-connections-per-ip', '2000', '--log-level', 'warn', '--metrics', '127.0.0.1:0'];
-  if (s3) args.push('--s3-endpoint', s3.endpoint, '--s3-path-style', '--s3-region', s3.region);
-  else args.push('--data-dir', dataDir ?? '');
+  const extraArgs = ['--workers', '2', '--max-connections-per-ip', '2000', '--log-level', 'warn', '--metrics', '127.0.0.1:0'];
   const nodeOptions = flags['gateway-node-options'];
-  const gw = await launchGateway(args, nodeOptions ? { NODE_OPTIONS: nodeOptions } : {});
-  const user = s3?.accessKey ?? gw.user;
-  const password = s3?.secretKey ?? gw.password;
+  // On the embedded store, startGateway makes a temporary data directory and stop() removes it.
+  const gw = await startGateway(s3 ? 's3' : 'local', { extraArgs, env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
+  const { user, password } = gw;
   const bucket = `soak-${randomBytes(4).toString('hex')}`;
   const started = Date.now();
   const baseline = await rssKb(gw.pid);
@@ -158,7 +152,7 @@ async function main(): Promise<void> {
       }
     })();
     await Promise.all([idleLoop(idle, deadline), sampler, ...movers.map((m, i) => transferLane(m, bucket, i, deadline))]);
-    if (gw.exited()) fail('gateway exited');
+    if (gw.hasExited()) fail('gateway exited');
     for (let i = 0; i < idle.length + movers.length; i += 100) {
       await Promise.all([...idle, ...movers].slice(i, i + 100).map((s) => s.quit()));
     }
@@ -168,7 +162,6 @@ async function main(): Promise<void> {
     await admin.quit();
   } finally {
     await gw.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }
   report(baseline, (Date.now() - started) / 1000);
 }
