@@ -3,21 +3,9 @@
 //
 //   node bench/chart.ts bench/out/results.json bench/throughput.svg
 import { readFileSync, writeFileSync } from 'node:fs';
+import { median, type PhaseResult } from './report.ts';
 
-interface Result {
-  readonly op: 'up' | 'down';
-  readonly mode: 'gateway' | 'direct';
-  readonly concurrency: number;
-  readonly mbps: number;
-  readonly cpuPerGiB: number;
-  readonly errors: readonly unknown[];
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
+type Result = Pick<PhaseResult, 'op' | 'mode' | 'concurrency' | 'mbps' | 'cpuPerGiB' | 'errors'>;
 
 const [input, output = 'bench/throughput.svg'] = process.argv.slice(2);
 if (!input) {
