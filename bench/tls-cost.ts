@@ -32,7 +32,7 @@ async function server(): Promise<void> {
       // The client announces the case in one line before TLS starts.
       const [direction, wrap, write, size] = first.toString('utf8').trim().split(' ');
       raw.write('go\n');
-      const socket = wrap === 'native' ? new tls.TLSSocket(raw, { isServer: true, secureContext: context }) : wrapWithEofCheck(raw, context).socket;
+      const socket = wrap === 'native' ? new tls.TLSSocket(raw, { isServer: true, secureContext: context }) : wrapWithEofCheck(raw, context);
       socket.on('error', () => undefined);
       if (direction === 'receive') {
         socket.on('data', () => undefined);

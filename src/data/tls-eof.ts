@@ -5,13 +5,6 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Duplex } from 'node:stream';
 
-export interface CheckedTlsSocket {
-  /** Ends only after the peer's close_notify; a bare TCP end makes it fail with an error instead. */
-  readonly socket: tls.TLSSocket;
-  /** True once the peer ended TLS with close_notify; false when TCP ended first; undefined before either. */
-  readonly closedCleanly: () => boolean | undefined;
-}
-
 interface WithReadableState {
   readonly _readableState?: { readonly ended?: boolean };
 }
@@ -48,9 +41,12 @@ export function duplexOver(raw: net.Socket): Duplex {
   return between;
 }
 
-/** `raw` must come from a server with allowHalfOpen, so TLS can still answer after the peer's FIN. */
-export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): CheckedTlsSocket {
-  let clean: boolean | undefined;
+/**
+ * The server side of TLS over `raw`, ending only after the peer's close_notify: a bare TCP end
+ * makes it fail with an error instead. `raw` must come from a server with allowHalfOpen, so TLS
+ * can still answer after the peer's FIN.
+ */
+export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): tls.TLSSocket {
   let secure: tls.TLSSocket | undefined;
   const between = duplexOver(raw);
   let tcpEnded = false;
@@ -68,9 +64,9 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): C
   // and before TLS hears of the end of the TCP stream. Without close_notify the TLS socket fails
   // instead of ending, so whoever reads it (an upload) sees an error, never a clean end.
   between.on('end', () => {
-    if (clean === undefined) clean = secure !== undefined && hasPushedEnd(secure);
+    const clean = secure !== undefined && hasPushedEnd(secure);
     if (!clean) secure?.destroy(new Error('data connection ended without TLS close_notify'));
   });
   secure = new tls.TLSSocket(between, { isServer: true, secureContext: context });
-  return { socket: secure, closedCleanly: () => clean };
+  return secure;
 }

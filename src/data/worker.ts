@@ -12,6 +12,7 @@ import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
+import { plainAddress } from '../net-address.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
 
 const { tls: initialMaterial, logLevel } = workerData as { tls: TlsMaterial; logLevel: LogLevel };
@@ -74,11 +75,7 @@ async function listenInRange(task: PassiveTask): Promise<{ server: net.Server; p
   throw new Rejection('no-port', 'no free passive port');
 }
 
-interface DataConnection {
-  readonly socket: net.Socket | tls.TLSSocket;
-  /** For TLS: whether the peer sent close_notify before TCP ended; plain connections cannot tell. */
-  readonly closedCleanly: () => boolean | undefined;
-}
+type DataConnection = net.Socket | tls.TLSSocket;
 
 /** Resolves with the first connection from the control peer; others are dropped untouched. */
 function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promise<void>): Promise<DataConnection> {
@@ -92,22 +89,18 @@ function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promis
       else resolve(result);
     };
     const onConnection = (socket: net.Socket): void => {
-      if (normaliseAddress(socket.remoteAddress) !== normaliseAddress(task.controlAddress)) {
+      if (plainAddress(socket.remoteAddress) !== plainAddress(task.controlAddress)) {
         socket.destroy();
         return;
       }
       // Set on the TCP socket itself: through the TLS wrapper setNoDelay would not reach it.
       socket.setNoDelay(true);
       // Wrap at once, in this tick, so no byte of the ClientHello is read before TLS owns the socket.
-      finish(task.tls ? wrapWithEofCheck(socket, contextFor(task.tlsBinding)) : { socket, closedCleanly: () => true });
+      finish(task.tls ? wrapWithEofCheck(socket, contextFor(task.tlsBinding)) : socket);
     };
     server.on('connection', onConnection);
     void cancelled.then(() => finish(new Rejection('closed', 'cancelled')));
   });
-}
-
-function normaliseAddress(address: string | undefined): string {
-  return (address ?? '').replace(/^::ffff:/, '');
 }
 
 async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void> {
@@ -133,11 +126,10 @@ function armCrashFailpoint(key: string, body: Readable): void {
   body.once('data', () => process.exit(1));
 }
 
-async function store(connection: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+async function store(socket: Readable, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
   // The socket is the upload body itself, with no copy in between: it ends only after a TLS
   // close_notify and fails on a reset, a bare TCP end or a cancel, and a failing body makes the
   // driver abort the upload. It may also have ended before the command arrived (an empty file).
-  const { socket } = connection;
   armCrashFailpoint(command.key, socket);
   const result = await driverFor(task.target).write(command.bucket, command.key, socket, signal);
   return result.bytes;
@@ -177,11 +169,10 @@ async function list(socket: Writable, command: Extract<TransferCommand, { op: 'l
   return bytes;
 }
 
-async function run(connection: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal): Promise<number> {
-  const { socket } = connection;
+async function run(socket: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal): Promise<number> {
   switch (command.op) {
     case 'store':
-      return store(connection, command, task, signal);
+      return store(socket, command, task, signal);
     case 'retrieve':
       return retrieve(socket, command, task, signal);
     case 'list':
@@ -220,9 +211,8 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
   try {
     const { server, port } = await listenInRange(task);
     post({ type: 'listening', port });
-    const connection = await acceptFromPeer(server, task, cancelled);
-    socket = connection.socket;
-    const accepted = socket;
+    const accepted = await acceptFromPeer(server, task, cancelled);
+    socket = accepted;
     let ended = false;
     accepted.on('end', () => {
       ended = true;
@@ -253,9 +243,10 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
       accepted.destroy(new Error('data connection stalled'));
     });
     try {
-      bytes = await run(connection, command, task, abort.signal);
+      bytes = await run(accepted, command, task, abort.signal);
     } catch (error) {
-      const broke = connectionBroke || abort.signal.aborted || connection.closedCleanly() === false;
+      // A TLS end without close_notify arrives as a socket error, so it counts as broken here.
+      const broke = connectionBroke || abort.signal.aborted;
       const storageKind = error instanceof StorageError && !broke ? error.kind : undefined;
       post({
         type: 'failed',
