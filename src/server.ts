@@ -13,6 +13,7 @@ import { ConnectionLimits } from './control/connection-limits.ts';
 import { DataPlane } from './data/pool.ts';
 import { log } from './log.ts';
 import { xferLogger } from './xferlog.ts';
+import { plainAddress } from './net-address.ts';
 import { Metrics, serveMetrics } from './metrics.ts';
 
 export interface RunningServer {
@@ -82,7 +83,7 @@ export async function startServer({ config, tls: material, authenticator, storag
   const sessions = new Set<Session>();
 
   const accept = (socket: net.Socket, implicitTls: boolean): void => {
-    const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const remote = plainAddress(socket.remoteAddress);
     socket.on('error', () => undefined);
     // Replies are small writes answered by the client's next command: Nagle would hold them back.
     socket.setNoDelay(true);

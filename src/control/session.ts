@@ -9,6 +9,7 @@ import { driverFor } from '../storage/index.ts';
 import { formatReply } from './replies.ts';
 import { wrapServerSocket, createServerContext, newSessionBinding, type TlsMaterial } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
+import { plainAddress } from '../net-address.ts';
 import { log } from '../log.ts';
 import type { TransferRecord } from '../xferlog.ts';
 import type { Metrics } from '../metrics.ts';
@@ -57,7 +58,6 @@ export class Session {
   readonly server: ServerContext;
   readonly remoteAddress: string;
   readonly localAddress: string;
-  readonly startedAt: Date;
   #socket: net.Socket | tls.TLSSocket;
   #buffer: Buffer = Buffer.alloc(0);
   #discardingLongLine = false;
@@ -66,7 +66,6 @@ export class Session {
   #closed = false;
 
   tlsActive = false;
-  pbszSet = false;
   protection: 'C' | 'P' = 'C';
   pendingUser: string | undefined;
   accessKeyId: string | undefined;
@@ -85,9 +84,8 @@ export class Session {
     this.#socket = socket;
     this.server = server;
     this.#onLine = onLine;
-    this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    this.localAddress = (socket.localAddress ?? '').replace(/^::ffff:/, '');
-    this.startedAt = server.now();
+    this.remoteAddress = plainAddress(socket.remoteAddress);
+    this.localAddress = plainAddress(socket.localAddress);
     this.#idleTimer = setTimeout(() => this.#onIdle(), server.config.idleTimeoutMs).unref();
     this.#loginTimer = setTimeout(() => this.#onLoginTimeout(), server.config.loginTimeoutMs).unref();
     this.#attach(socket);

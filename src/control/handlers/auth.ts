@@ -16,7 +16,6 @@ export function auth(session: Session): void {
 }
 
 export function pbsz(session: Session): void {
-  session.pbszSet = true;
   session.reply(Reply.CommandOk, 'PBSZ=0');
 }
 
