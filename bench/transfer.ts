@@ -139,13 +139,8 @@ function ticker(label: string, total: number, moved: () => number): () => void {
   return () => clearInterval(timer);
 }
 
-interface PhaseSpec {
-  readonly workers: number;
-  readonly op: Op;
-  readonly mode: Mode;
-  readonly concurrency: number;
-  readonly run: number;
-  readonly size: number;
+/** What a phase is (the identifying fields of its result), plus how to run it. */
+interface PhaseSpec extends Pick<PhaseResult, 'workers' | 'op' | 'mode' | 'concurrency' | 'run' | 'size'> {
   readonly keys: readonly string[];
   readonly warmup: boolean;
 }
