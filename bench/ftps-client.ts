@@ -3,6 +3,8 @@
 // Unlike RawFtp.transfer, nothing is buffered: uploads write views of the pattern, downloads are
 // counted (and optionally checked against the pattern) as they arrive.
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { once } from 'node:events';
 import { RawFtp } from '../test/helpers/raw-ftp.ts';
 import { drained, matchesPattern, patternSlice } from './pattern.ts';
 
@@ -49,22 +51,37 @@ export interface TransferOptions {
   /** Called with each batch of bytes moved, for progress. */
   readonly onBytes: (bytes: number) => void;
   readonly timeoutMs: number;
+  /**
+   * Start the data connection's TLS only after the 150 reply. vsftpd accepts the data connection
+   * and handshakes only once the command arrived, so a handshake before it would wait forever.
+   */
+  readonly tlsAfterReply?: boolean;
+}
+
+/** EPSV, the data connection and `command` (which must answer 150); TLS resumes the control session. */
+async function openTransfer(ftp: RawFtp, command: string, options: TransferOptions): Promise<net.Socket> {
+  const port = await ftp.epsv();
+  const data = await ftp.openData(port, { tls: !options.tlsAfterReply });
+  const first = await ftp.send(command);
+  if (first.code !== 150) {
+    data.destroy();
+    throw new Error(`${command}: expected 150, got ${first.text}`);
+  }
+  if (!options.tlsAfterReply) return data;
+  const secure = tls.connect({ socket: data, rejectUnauthorized: false, session: ftp.tlsSession });
+  secure.on('error', () => undefined);
+  await once(secure, 'secureConnect');
+  return secure;
 }
 
 /** STOR of `size` pattern bytes to `path`. */
 export async function store(ftp: RawFtp, path: string, size: number, options: TransferOptions): Promise<void> {
-  const port = await ftp.epsv();
-  const data = await ftp.openData(port);
+  const data = await openTransfer(ftp, `STOR ${path}`, options);
   let failure: Error | undefined;
   data.on('error', (error: Error) => {
     failure ??= error;
   });
   const closed = closedWithin(data, options.timeoutMs, `STOR ${path}`);
-  const first = await ftp.send(`STOR ${path}`);
-  if (first.code !== 150) {
-    data.destroy();
-    throw new Error(`STOR ${path}: expected 150, got ${first.text}`);
-  }
   let offset = 0;
   // Bounded: each round writes at least one byte, or stops when the connection is gone.
   while (offset < size && !data.destroyed) {
@@ -83,8 +100,7 @@ export async function store(ftp: RawFtp, path: string, size: number, options: Tr
 
 /** RETR of `path`, which must hold `size` pattern bytes. */
 export async function retrieve(ftp: RawFtp, path: string, size: number, options: TransferOptions): Promise<void> {
-  const port = await ftp.epsv();
-  const data = await ftp.openData(port);
+  const data = await openTransfer(ftp, `RETR ${path}`, options);
   let received = 0;
   let corrupt = -1;
   data.on('data', (chunk: Buffer) => {
@@ -93,11 +109,6 @@ export async function retrieve(ftp: RawFtp, path: string, size: number, options:
     options.onBytes(chunk.length);
   });
   const closed = closedWithin(data, options.timeoutMs, `RETR ${path}`);
-  const first = await ftp.send(`RETR ${path}`);
-  if (first.code !== 150) {
-    data.destroy();
-    throw new Error(`RETR ${path}: expected 150, got ${first.text}`);
-  }
   await closed;
   await finalReply(ftp, `RETR ${path}`, options.timeoutMs);
   if (received !== size) throw new Error(`RETR ${path}: received ${received} of ${size} bytes`);
