@@ -6,6 +6,12 @@
 #   . STATE_DIR/env                           (S3FTPD_TEST_* variables)
 #   scripts/radosgw-stop.sh  [STATE_DIR]
 #
+#   scripts/radosgw-start.sh --restart-rgw STATE_DIR
+#       Stops only that cluster's radosgw (if it still runs) and starts it
+#       again with the same command and port; mon and osd, and so every
+#       bucket, object and multipart upload, stay as they are. For tests that
+#       take S3 away mid-transfer and bring it back.
+#
 # Everything (config, mon/osd data, logs, admin sockets, pid files) lives in
 # STATE_DIR; every ceph tool is called with -c STATE_DIR/ceph.conf, so
 # /etc/ceph and /var/{lib,log,run}/ceph are never used. No mgr is started: a
@@ -26,6 +32,12 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MODE="start"
+if [ "${1:-}" = "--restart-rgw" ]; then
+  MODE="restart-rgw"
+  shift
+  [ -n "${1:-}" ] || { echo "radosgw-start: --restart-rgw needs STATE_DIR" >&2; exit 1; }
+fi
 STATE_DIR="${1:-/tmp/s3ftpd-rgw}"
 RGW_PORT="${RGW_PORT:-7480}"
 RGW_MON_PORT="${RGW_MON_PORT:-6789}"
@@ -61,6 +73,22 @@ STATE_DIR="${STATE_DIR%/}"
 if [ -z "$STATE_DIR" ] || [ "$STATE_DIR" = "/" ]; then die "refusing STATE_DIR '/'"; fi
 # ceph.conf values are not quoted, so a path with spaces would break them.
 case "$STATE_DIR" in *[[:space:]]*) die "STATE_DIR must not contain whitespace" ;; esac
+
+# ---- layout ------------------------------------------------------------------
+CONF="$STATE_DIR/ceph.conf"
+RUN_DIR="$STATE_DIR/run"
+LOG_DIR="$STATE_DIR/log"
+MON_ID="a"
+RGW_NAME="client.rgw.a"
+
+if [ "$MODE" = "restart-rgw" ]; then
+  if [ ! -e "$STATE_DIR/$MARKER" ] || [ ! -f "$CONF" ]; then
+    die "$STATE_DIR holds no cluster made by this script"
+  fi
+  # The port the cluster was made with, whatever RGW_PORT says now.
+  RGW_PORT="$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$CONF")"
+  [ -n "$RGW_PORT" ] || die "no 'rgw frontends' line in $CONF"
+fi
 case "$RGW_OBJECTSTORE" in
   memstore|bluestore) ;;
   *) die "RGW_OBJECTSTORE must be memstore or bluestore, not '$RGW_OBJECTSTORE'" ;;
@@ -72,6 +100,78 @@ for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool uuidgen curl; d
   command -v "$b" >/dev/null 2>&1 || die "$b not found; run scripts/install-test-deps.sh"
 done
 
+# ---- helpers -------------------------------------------------------------------
+# ceph CLI with a bounded connect time and overall time.
+ceph_cli() { timeout 60 ceph -c "$CONF" --connect-timeout 20 "$@"; }
+
+# Start a daemon in the foreground mode (-f) in the background, detached from
+# our session, and record its PID in STATE_DIR/<name>.pid. radosgw-stop.sh
+# kills only these PIDs.
+start_daemon() {
+  local name="$1"; shift
+  setsid "$@" </dev/null >>"$LOG_DIR/$name.out" 2>&1 &
+  echo $! >"$STATE_DIR/$name.pid"
+}
+
+# Fail if the daemon recorded in STATE_DIR/<name>.pid has died.
+check_alive() {
+  local pid
+  pid="$(cat "$STATE_DIR/$1.pid")"
+  kill -0 "$pid" 2>/dev/null || { echo "radosgw-start: $1 (pid $pid) exited" >&2; return 1; }
+}
+
+# wait_until NAME DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it
+# succeeds, at most TIMEOUT seconds; fail early if daemon NAME dies.
+wait_until() {
+  local name="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    check_alive "$name"
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "radosgw-start: timed out after ${TIMEOUT}s waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# True if something accepts TCP connections on 127.0.0.1:$1 (bash's /dev/tcp,
+# so no dependency on ss/netstat).
+port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# On first start radosgw creates its realm/zonegroup/zone and pools, so it
+# takes a few seconds before the frontend answers; a restart answers at once.
+rgw_answers() {
+  curl -s --max-time 5 "http://127.0.0.1:$RGW_PORT/" | grep -q 'ListAllMyBucketsResult'
+}
+start_rgw() {
+  start_daemon rgw radosgw -c "$CONF" -n "$RGW_NAME" -f
+  wait_until rgw "radosgw to answer on 127.0.0.1:$RGW_PORT" rgw_answers
+}
+
+# ---- --restart-rgw ---------------------------------------------------------------
+# On a failed restart show radosgw's log tails but leave mon and osd (and the
+# data) running: the caller stops the cluster with radosgw-stop.sh.
+on_restart_exit() {
+  local rc=$?
+  [ "$rc" -ne 0 ] || return 0
+  local f
+  for f in "$LOG_DIR/rgw.out" "$LOG_DIR/$RGW_NAME.log"; do
+    [ -s "$f" ] || continue
+    echo "----- $f (last 40 lines) -----" >&2
+    tail -n 40 "$f" >&2 || true
+  done
+  exit "$rc"
+}
+if [ "$MODE" = "restart-rgw" ]; then
+  trap on_restart_exit EXIT
+  "$SCRIPT_DIR/radosgw-stop.sh" --rgw-only "$STATE_DIR"
+  port_busy "$RGW_PORT" && die "port $RGW_PORT (RGW_PORT) is still in use on 127.0.0.1"
+  start_rgw
+  log "radosgw restarted, answering on http://127.0.0.1:$RGW_PORT"
+  exit 0
+fi
+
 # ---- stop a previous cluster from the same STATE_DIR -------------------------
 if [ -e "$STATE_DIR/$MARKER" ]; then
   log "stopping previous cluster in $STATE_DIR"
@@ -80,18 +180,9 @@ elif [ -e "$STATE_DIR" ] && [ -n "$(ls -A "$STATE_DIR" 2>/dev/null)" ]; then
   die "$STATE_DIR exists, is not empty and was not made by this script; refusing to use it"
 fi
 
-# True if something accepts TCP connections on 127.0.0.1:$1 (bash's /dev/tcp,
-# so no dependency on ss/netstat).
-port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 port_busy "$RGW_PORT" && die "port $RGW_PORT (RGW_PORT) is already in use on 127.0.0.1"
 port_busy "$RGW_MON_PORT" && die "port $RGW_MON_PORT (RGW_MON_PORT) is already in use on 127.0.0.1"
 
-# ---- layout ------------------------------------------------------------------
-CONF="$STATE_DIR/ceph.conf"
-RUN_DIR="$STATE_DIR/run"
-LOG_DIR="$STATE_DIR/log"
-MON_ID="a"
-RGW_NAME="client.rgw.a"
 mkdir -p "$STATE_DIR"
 touch "$STATE_DIR/$MARKER"   # lets radosgw-stop.sh rm -rf this dir safely
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$STATE_DIR/mon" "$STATE_DIR/osd" "$STATE_DIR/rgw" "$STATE_DIR/crash"
@@ -207,41 +298,6 @@ rgw enable usage log = false
 rgw enable ops log = false
 EOF
 
-# ---- helpers -------------------------------------------------------------------
-# ceph CLI with a bounded connect time and overall time.
-ceph_cli() { timeout 60 ceph -c "$CONF" --connect-timeout 20 "$@"; }
-
-# Start a daemon in the foreground mode (-f) in the background, detached from
-# our session, and record its PID in STATE_DIR/<name>.pid. radosgw-stop.sh
-# kills only these PIDs.
-start_daemon() {
-  local name="$1"; shift
-  setsid "$@" </dev/null >>"$LOG_DIR/$name.out" 2>&1 &
-  echo $! >"$STATE_DIR/$name.pid"
-}
-
-# Fail if the daemon recorded in STATE_DIR/<name>.pid has died.
-check_alive() {
-  local pid
-  pid="$(cat "$STATE_DIR/$1.pid")"
-  kill -0 "$pid" 2>/dev/null || { echo "radosgw-start: $1 (pid $pid) exited" >&2; return 1; }
-}
-
-# wait_until NAME DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it
-# succeeds, at most TIMEOUT seconds; fail early if daemon NAME dies.
-wait_until() {
-  local name="$1" what="$2"; shift 2
-  local deadline=$((SECONDS + TIMEOUT))
-  until "$@" >/dev/null 2>&1; do
-    check_alive "$name"
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "radosgw-start: timed out after ${TIMEOUT}s waiting for $what" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-}
-
 # ---- mon -----------------------------------------------------------------------
 log "creating mon.$MON_ID on 127.0.0.1:$RGW_MON_PORT (fsid $FSID, objectstore $RGW_OBJECTSTORE)"
 monmaptool --create --clobber --fsid "$FSID" \
@@ -265,13 +321,7 @@ wait_until osd "osd.$OSD_ID to be up and in" osd_up
 log "osd.$OSD_ID up"
 
 # ---- rgw -----------------------------------------------------------------------
-# On first start radosgw creates its realm/zonegroup/zone and pools, so it
-# takes a few seconds before the frontend answers.
-start_daemon rgw radosgw -c "$CONF" -n "$RGW_NAME" -f
-rgw_answers() {
-  curl -s --max-time 5 "http://127.0.0.1:$RGW_PORT/" | grep -q 'ListAllMyBucketsResult'
-}
-wait_until rgw "radosgw to answer on 127.0.0.1:$RGW_PORT" rgw_answers
+start_rgw
 log "radosgw answering on http://127.0.0.1:$RGW_PORT"
 
 # ---- users ---------------------------------------------------------------------

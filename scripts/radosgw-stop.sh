@@ -3,6 +3,9 @@
 # state directory.
 #
 #   scripts/radosgw-stop.sh [STATE_DIR]      (default /tmp/s3ftpd-rgw)
+#   scripts/radosgw-stop.sh --rgw-only STATE_DIR
+#       Stops only radosgw and keeps mon, osd and STATE_DIR (used by
+#       radosgw-start.sh --restart-rgw).
 #
 # Only the PIDs recorded in STATE_DIR/*.pid are signalled, and only if that
 # process's command line still names STATE_DIR/ceph.conf (so a recycled PID
@@ -15,6 +18,12 @@
 #                        radosgw-start.sh when a start fails
 set -euo pipefail
 
+RGW_ONLY=0
+if [ "${1:-}" = "--rgw-only" ]; then
+  RGW_ONLY=1
+  shift
+  [ -n "${1:-}" ] || { echo "radosgw-stop: --rgw-only needs STATE_DIR" >&2; exit 1; }
+fi
 STATE_DIR="${1:-/tmp/s3ftpd-rgw}"
 TERM_WAIT="${RGW_STOP_TERM_WAIT:-10}"
 KEEP_STATE="${RGW_STOP_KEEP_STATE:-0}"
@@ -102,6 +111,7 @@ stop_group() {
 # (ceph.conf sets a short "osd mon shutdown timeout", so the OSD does not
 # wait 5 s for a mon that is going away too). Each daemon takes ~2 s to exit.
 stop_group rgw
+[ "$RGW_ONLY" = "0" ] || exit 0
 stop_group osd mon
 # Any other pid file (none today).
 for f in "$STATE_DIR"/*.pid; do
