@@ -11,13 +11,14 @@
 // --sessions fresh: every transfer logs in on a new control session and quits after it.
 // Exits 1 when any transfer failed or the gateway logged a warning or an error.
 import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { S3Client, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { formatSize, parseSize } from './pattern.ts';
 import { login, retrieve, store, type Endpoint, type RawFtp } from './ftps-client.ts';
 import { ROOT, startGateway, startSink, type Child } from './children.ts';
 import { machineBusySeconds, cpuSeconds, memory } from './proc.ts';
 import { median } from './report.ts';
-import * as path from 'node:path';
 
 const USAGE = `Usage: node bench/port-range.ts [flags]
   --gateway FILE          gateway entry point (default dist/cli.js; build with bench/snapshot.sh)
@@ -47,41 +48,48 @@ interface Options {
   readonly quietWaitS: number;
 }
 
-function parseArgs(argv: readonly string[]): Options {
+/** `--name value` / `--name=value` flags of the bench scripts that have no options.ts of their own. */
+export function parseFlags(argv: readonly string[], known: readonly string[], usage: string): { text: (key: string, fallback: string) => string; int: (key: string, fallback: number) => number } {
   const values = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
     const match = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(argv[i] ?? '');
     const value = match?.[2] ?? argv[(i += 1)];
-    if (!match || value === undefined) throw new Error(`bad argument ${argv[i - 1] ?? ''}\n${USAGE}`);
+    if (!match || value === undefined) throw new Error(`bad argument ${argv[i - 1] ?? ''}\n${usage}`);
+    if (!known.includes(match[1] ?? '')) throw new Error(`unknown flag --${match[1] ?? ''}\n${usage}`);
     values.set(match[1] ?? '', value);
   }
-  const known = ['gateway', 'transfers', 'rounds', 'sessions', 'min-size', 'max-size', 'pasv-ports', 'workers', 'max-connections-per-ip', 'timeout', 'quiet-wait'];
-  for (const key of values.keys()) if (!known.includes(key)) throw new Error(`unknown flag --${key}\n${USAGE}`);
-  const int = (key: string, fallback: number): number => {
-    const value = Number(values.get(key) ?? fallback);
-    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`--${key}: expected a whole number`);
-    return value;
+  return {
+    text: (key, fallback) => values.get(key) ?? fallback,
+    int: (key, fallback) => {
+      const value = Number(values.get(key) ?? fallback);
+      if (!Number.isSafeInteger(value) || value < 0) throw new Error(`--${key}: expected a whole number`);
+      return value;
+    },
   };
-  const range = /^(\d+)-(\d+)$/.exec(values.get('pasv-ports') ?? '10100-12000');
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const flags = parseFlags(argv, ['gateway', 'transfers', 'rounds', 'sessions', 'min-size', 'max-size', 'pasv-ports', 'workers', 'max-connections-per-ip', 'timeout', 'quiet-wait'], USAGE);
+  const range = /^(\d+)-(\d+)$/.exec(flags.text('pasv-ports', '10100-12000'));
   if (!range) throw new Error('--pasv-ports: expected LOW-HIGH');
-  const sessions = values.get('sessions') ?? 'reuse';
+  const sessions = flags.text('sessions', 'reuse');
   if (sessions !== 'reuse' && sessions !== 'fresh') throw new Error('--sessions: reuse or fresh');
-  const minSize = parseSize(values.get('min-size') ?? '256KiB');
-  const maxSize = parseSize(values.get('max-size') ?? '1MiB');
+  const minSize = parseSize(flags.text('min-size', '256KiB'));
+  const maxSize = parseSize(flags.text('max-size', '1MiB'));
   if (minSize > maxSize) throw new Error('--min-size is larger than --max-size');
   return {
-    gateway: path.resolve(ROOT, values.get('gateway') ?? 'dist/cli.js'),
-    transfers: Math.max(1, int('transfers', 500)),
-    rounds: Math.max(1, int('rounds', 5)),
+    gateway: path.resolve(ROOT, flags.text('gateway', 'dist/cli.js')),
+    transfers: Math.max(1, flags.int('transfers', 500)),
+    rounds: Math.max(1, flags.int('rounds', 5)),
     sessions,
     minSize,
     maxSize,
     pasvLow: Number(range[1]),
     pasvHigh: Number(range[2]),
-    workers: Math.max(1, int('workers', 2)),
-    maxPerIp: int('max-connections-per-ip', 4096),
-    timeoutS: Math.max(1, int('timeout', 120)),
-    quietWaitS: int('quiet-wait', 20),
+    workers: Math.max(1, flags.int('workers', 2)),
+    maxPerIp: flags.int('max-connections-per-ip', 4096),
+    timeoutS: Math.max(1, flags.int('timeout', 120)),
+    quietWaitS: flags.int('quiet-wait', 20),
   };
 }
 
@@ -168,7 +176,7 @@ async function passivePortsInUse(metricsUrl: string | undefined): Promise<number
 }
 
 /** Waits (at most quietWaitS) for a 2 s window in which the machine's other processes use < 0.25 core. */
-async function waitForQuiet(quietWaitS: number, ours: () => number): Promise<void> {
+export async function waitForQuiet(quietWaitS: number, ours: () => number): Promise<void> {
   const deadline = performance.now() + quietWaitS * 1000;
   // Bounded by the deadline.
   while (performance.now() < deadline) {
@@ -374,7 +382,9 @@ function printTable(options: Options, results: readonly RoundResult[], allPorts:
   if (gatewayLog.samples.length > 0) process.stdout.write(`\ngateway log samples:\n${gatewayLog.samples.join('\n')}\n`);
 }
 
-main().catch((error: unknown) => {
-  log(`port-range bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exit(1);
-});
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    log(`port-range bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  });
+}
