@@ -35,8 +35,13 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'allow-clear-data', boolean: true, default: 'false', help: 'allow PROT C (unencrypted data connections)' },
   { flag: 'workers', default: '2', help: 'data-plane worker threads' },
   { flag: 'data-dir', default: './data', help: 'directory of the embedded store' },
-  { flag: 'part-size', default: '8388608', help: 'multipart upload part size in bytes (min 5 MiB)' },
+  { flag: 'part-size', default: '8MiB', help: 'multipart upload part size, bytes or KiB/MiB/GiB (min 5MiB; grows past 1,000 parts)' },
   { flag: 'queue-size', default: '2', help: 'parts uploaded in parallel per upload' },
+  {
+    flag: 'upload-buffer-budget',
+    default: '512MiB',
+    help: 'memory all uploads together may hold in part buffers; past it, uploads wait and TCP slows their clients',
+  },
   { flag: 'idle-timeout', default: '900', help: 'seconds a control connection may sit idle (no transfer running)' },
   { flag: 'login-timeout', default: '60', help: 'seconds a connection may take to log in' },
   { flag: 'accept-timeout', default: '30', help: 'seconds a passive port waits for its data connection' },
@@ -98,6 +103,23 @@ const integer = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
 
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** A byte count: plain bytes or with a binary unit (8MiB, 512k, 1GiB). */
+const byteSize = (min: number, max: number) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+      const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? 'none'];
+      if (!match || unit === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a size like 8388608, 8MiB or 1GiB, got ${text}` });
+        return z.NEVER;
+      }
+      return Number(match[1]) * unit;
+    })
+    .pipe(z.number().min(min, `expected at least ${min} bytes`).max(max, `expected at most ${max} bytes`));
+
 const seconds = integer(1, 86_400).transform((s) => s * 1000);
 
 const schema = z
@@ -117,8 +139,9 @@ const schema = z
     'allow-clear-data': flagBoolean,
     workers: integer(1, 64),
     'data-dir': z.string().min(1),
-    'part-size': integer(5 * 1024 * 1024, 5 * 1024 ** 3),
+    'part-size': byteSize(5 * 1024 * 1024, 5 * 1024 ** 3),
     'queue-size': integer(1, 64),
+    'upload-buffer-budget': byteSize(5 * 1024 * 1024, 1024 ** 4),
     'idle-timeout': seconds,
     'login-timeout': seconds,
     'accept-timeout': seconds,
@@ -136,6 +159,11 @@ const schema = z
   .refine((v) => (v['tls-cert'] === undefined) === (v['tls-key'] === undefined), {
     message: '--tls-cert and --tls-key go together',
     path: ['tls-key'],
+  })
+  // One part must fit, or an upload could never start.
+  .refine((v) => v['upload-buffer-budget'] >= v['part-size'], {
+    message: 'must be at least --part-size',
+    path: ['upload-buffer-budget'],
   });
 
 export interface HostPort {
@@ -166,6 +194,7 @@ export type Config = Readonly<{
   dataDir: string;
   partSize: number;
   queueSize: number;
+  uploadBufferBudget: number;
   idleTimeoutMs: number;
   loginTimeoutMs: number;
   acceptTimeoutMs: number;
@@ -287,6 +316,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     dataDir: v['data-dir'],
     partSize: v['part-size'],
     queueSize: v['queue-size'],
+    uploadBufferBudget: v['upload-buffer-budget'],
     idleTimeoutMs: v['idle-timeout'],
     loginTimeoutMs: v['login-timeout'],
     acceptTimeoutMs: v['accept-timeout'],

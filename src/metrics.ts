@@ -51,6 +51,11 @@ export class Metrics {
   });
   readonly transfersInFlight = new Gauge({ name: 's3ftpd_transfers_in_flight', help: 'Running transfers', registers: [this.registry] });
   readonly passivePorts = new Gauge({ name: 's3ftpd_passive_ports_in_use', help: 'Passive endpoints open', registers: [this.registry] });
+  readonly uploadBufferBytes = new Gauge({
+    name: 's3ftpd_upload_buffer_bytes',
+    help: 'Bytes held in upload part buffers by all workers (bounded by --upload-buffer-budget)',
+    registers: [this.registry],
+  });
   readonly bytes = new Counter({ name: 's3ftpd_bytes_total', help: 'Bytes transferred by direction', labelNames: ['direction'], registers: [this.registry] });
   readonly transfers = new Histogram({
     name: 's3ftpd_transfer_duration_seconds',
@@ -94,6 +99,7 @@ export interface Probes {
   ready(): Promise<boolean>;
   utilization(): number;
   passivePorts(): number;
+  uploadBufferBytes(): number;
 }
 
 export async function serveMetrics(metrics: Metrics, probes: Probes, host: string, port: number): Promise<{ address: AddressInfo; close: () => void }> {
@@ -106,6 +112,7 @@ export async function serveMetrics(metrics: Metrics, probes: Probes, host: strin
     if (route === '/metrics') {
       metrics.poolUtilization.set(probes.utilization());
       metrics.passivePorts.set(probes.passivePorts());
+      metrics.uploadBufferBytes.set(probes.uploadBufferBytes());
       metrics.registry.metrics().then(
         (text) => reply(200, metrics.registry.contentType, text),
         (error: unknown) => reply(500, 'text/plain', String(error)),

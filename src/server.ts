@@ -54,6 +54,7 @@ export async function startServer({ config, tls: material, authenticator, storag
     stallTimeoutMs: config.stallTimeoutMs,
     logLevel: config.logLevel,
     tls: material,
+    uploadBufferBudget: config.uploadBufferBudget,
   });
   const loginGuard = new FailedLoginGuard({
     maxFailures: config.maxLoginFailures,
@@ -140,6 +141,7 @@ export async function startServer({ config, tls: material, authenticator, storag
             ready: async () => dataPlane.threadCount > 0 && (await storageReachable()),
             utilization: () => dataPlane.utilization,
             passivePorts: () => dataPlane.openChannels,
+            uploadBufferBytes: () => dataPlane.uploadBufferBytes,
           },
           config.metricsHost,
           config.metricsPort,

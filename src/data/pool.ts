@@ -6,6 +6,7 @@ import type { TlsMaterial } from '../control/tls.ts';
 import { log, type LogLevel } from '../log.ts';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import { PassivePorts } from './passive-ports.ts';
+import { createBudgetShare, PartBuffers } from '../storage/part-buffers.ts';
 import type { PassiveTask, PassiveTaskResult, RejectReason, ToMain, ToWorker, TransferCommand } from './messages.ts';
 
 export type TransferOutcome =
@@ -27,6 +28,8 @@ export interface DataPlaneOptions {
   readonly stallTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly tls: TlsMaterial;
+  /** Bytes of upload part buffers all workers together may hold. */
+  readonly uploadBufferBudget: number;
 }
 
 export interface OpenOptions {
@@ -45,8 +48,12 @@ export class DataPlane {
   readonly #pool: Piscina;
   readonly #ports: PassivePorts;
   readonly #options: DataPlaneOptions;
+  /** A view of the workers' shared budget, for metrics. */
+  readonly #uploadBuffers: PartBuffers;
 
   constructor(options: DataPlaneOptions) {
+    const budget = createBudgetShare(options.uploadBufferBudget);
+    this.#uploadBuffers = new PartBuffers(budget);
     this.#ports = new PassivePorts(options.pasvLow, options.pasvHigh);
     this.#options = options;
     this.#pool = new Piscina({
@@ -59,7 +66,7 @@ export class DataPlane {
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // The default parks idle workers in Atomics.wait, freezing their timers and sockets.
       atomics: 'disabled',
-      workerData: { tls: options.tls, logLevel: options.logLevel },
+      workerData: { tls: options.tls, logLevel: options.logLevel, budget },
     });
     // A worker that dies fails only its own tasks (they reject and their sessions answer 426);
     // the pool replaces it. Unhandled, this event would end the whole process.
@@ -106,6 +113,10 @@ export class DataPlane {
 
   get utilization(): number {
     return this.#pool.utilization;
+  }
+
+  get uploadBufferBytes(): number {
+    return this.#uploadBuffers.usedBytes;
   }
 
   get threadCount(): number {

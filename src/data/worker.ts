@@ -10,13 +10,15 @@ import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../co
 import { wrapWithEofCheck } from './tls-eof.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
+import { joinBudget, type BudgetShare } from '../storage/part-buffers.ts';
 import { StorageError } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
 import { plainAddress } from '../net-address.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
 
-const { tls: initialMaterial, logLevel } = workerData as { tls: TlsMaterial; logLevel: LogLevel };
+const { tls: initialMaterial, logLevel, budget } = workerData as { tls: TlsMaterial; logLevel: LogLevel; budget: BudgetShare };
 setLogLevel(logLevel);
+joinBudget(budget);
 let material = initialMaterial;
 /** Contexts by control connection binding; a control connection usually opens many data connections. */
 const contexts = new Map<string, tls.SecureContext>();
@@ -126,23 +128,33 @@ function armCrashFailpoint(key: string, body: Readable): void {
   body.once('data', () => process.exit(1));
 }
 
-async function store(socket: Readable, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+/** What a transfer did so far, for its reply and logs also when it fails. */
+interface Progress {
+  bytes: number;
+  /** The store failed first (a download's source broke), so the reply blames storage, not the client. */
+  storageFailed: boolean;
+}
+
+async function store(socket: Readable, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   // The socket is the upload body itself, with no copy in between: it ends only after a TLS
   // close_notify and fails on a reset, a bare TCP end or a cancel, and a failing body makes the
   // driver abort the upload. It may also have ended before the command arrived (an empty file).
+  // No 'data' listener here: it would start the socket flowing before the driver reads it.
   armCrashFailpoint(command.key, socket);
   const result = await driverFor(task.target).write(command.bucket, command.key, socket, signal);
-  return result.bytes;
+  progress.bytes = result.bytes;
 }
 
-async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   const source = await driverFor(task.target).read(command.bucket, command.key, command.offset, signal);
-  let bytes = 0;
   source.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
+    progress.bytes += chunk.length;
+  });
+  // Registered before pipeline's own listener: the source failed before the socket was destroyed.
+  source.once('error', () => {
+    if (!socket.destroyed) progress.storageFailed = true;
   });
   await pipeline(source, socket, { signal });
-  return bytes;
 }
 
 async function writeChunk(socket: Writable, text: string): Promise<number> {
@@ -152,31 +164,30 @@ async function writeChunk(socket: Writable, text: string): Promise<number> {
   return buffer.length;
 }
 
-async function list(socket: Writable, command: Extract<TransferCommand, { op: 'list' }>, task: PassiveTask, signal: AbortSignal): Promise<number> {
+async function list(socket: Writable, command: Extract<TransferCommand, { op: 'list' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   const now = new Date(command.now);
-  let bytes = await writeChunk(socket, formatPage(command.format, command.entries, now));
+  progress.bytes += await writeChunk(socket, formatPage(command.format, command.entries, now));
   const source = command.source;
   if (source && 'root' in source) {
-    bytes += await writeChunk(socket, formatPage(command.format, await driverFor(task.target).listBuckets(), now));
+    progress.bytes += await writeChunk(socket, formatPage(command.format, await driverFor(task.target).listBuckets(), now));
   } else if (source) {
     for await (const page of driverFor(task.target).listDirectory(source.bucket, source.prefix)) {
       if (signal.aborted) throw new Error('listing cancelled');
-      bytes += await writeChunk(socket, formatPage(command.format, page, now));
+      progress.bytes += await writeChunk(socket, formatPage(command.format, page, now));
     }
   }
   socket.end();
   await once(socket, 'finish');
-  return bytes;
 }
 
-async function run(socket: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal): Promise<number> {
+async function run(socket: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   switch (command.op) {
     case 'store':
-      return store(socket, command, task, signal);
+      return store(socket, command, task, signal, progress);
     case 'retrieve':
-      return retrieve(socket, command, task, signal);
+      return retrieve(socket, command, task, signal, progress);
     case 'list':
-      return list(socket, command, task, signal);
+      return list(socket, command, task, signal, progress);
   }
 }
 
@@ -205,7 +216,7 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
       resolveCancelled();
     }
   });
-  let bytes = 0;
+  const progress: Progress = { bytes: 0, storageFailed: false };
   // Set when the data connection failed on its own (reset, premature close) rather than S3.
   let connectionBroke = false;
   try {
@@ -243,21 +254,21 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
       accepted.destroy(new Error('data connection stalled'));
     });
     try {
-      bytes = await run(accepted, command, task, abort.signal);
+      await run(accepted, command, task, abort.signal, progress);
     } catch (error) {
       // A TLS end without close_notify arrives as a socket error, so it counts as broken here.
-      const broke = connectionBroke || abort.signal.aborted;
-      const storageKind = error instanceof StorageError && !broke ? error.kind : undefined;
+      const broke = !progress.storageFailed && (connectionBroke || abort.signal.aborted);
+      const storageKind = broke ? undefined : error instanceof StorageError ? error.kind : progress.storageFailed ? 'Unavailable' : undefined;
       post({
         type: 'failed',
-        bytes,
+        bytes: progress.bytes,
         kind: storageKind ?? 'Connection',
         message: error instanceof Error ? error.message : String(error),
       });
       return { final };
     }
     if (!socket.writableEnded) socket.end();
-    post({ type: 'done', bytes });
+    post({ type: 'done', bytes: progress.bytes });
     return { final };
   } catch (error) {
     if (error instanceof Rejection) post({ type: 'rejected', reason: error.reason, message: error.message });

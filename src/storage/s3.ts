@@ -18,10 +18,9 @@ import {
   AbortMultipartUploadCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { uploadStream } from './s3-upload.ts';
+import { partBuffers } from './part-buffers.ts';
 import { recordS3Call } from '../metrics.ts';
-import { log } from '../log.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
@@ -35,13 +34,14 @@ import {
 type S3Target = Extract<StorageTarget, { kind: 's3' }>;
 
 const COPY_LIMIT = 5 * 1024 ** 3;
-const ABORT_ATTEMPTS = 8;
 const UNSIGNED_OPERATIONS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 const COPY_PART = 1024 ** 3;
 
 interface S3ErrorShape {
   name?: string;
   Code?: string;
+  /** Node's system error code (ECONNREFUSED…): the SDK passes network errors through as they are. */
+  code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number; requestId?: string };
 }
@@ -60,7 +60,7 @@ export function toStorageError(error: unknown): StorageError {
 
 function classify(error: unknown): StorageError {
   const e = describe(error);
-  const code = e.Code ?? e.name ?? 'Unknown';
+  const code = e.Code ?? (e.code?.startsWith('E') ? e.code : undefined) ?? e.name ?? 'Unknown';
   const status = e.$metadata?.httpStatusCode;
   const message = e.message ?? String(error);
   switch (code) {
@@ -91,6 +91,10 @@ function classify(error: unknown): StorageError {
       return new StorageError('Aborted', message, code);
     case 'ECONNREFUSED':
     case 'ECONNRESET':
+    case 'EPIPE':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
     case 'ETIMEDOUT':
     case 'ENOTFOUND':
     case 'TimeoutError':
@@ -162,7 +166,8 @@ export async function verifyS3Credentials(target: S3Target): Promise<boolean> {
   } catch (error) {
     const mapped = toStorageError(error);
     if (mapped.kind === 'AccessDenied') return true;
-    if (mapped.kind === 'InvalidCredentials' || mapped.kind === 'Failed') return false;
+    if (mapped.kind === 'InvalidCredentials') return false;
+    // Anything else says nothing about the key: the login is not counted as failed (no ban).
     throw mapped.kind === 'Aborted' ? new StorageError('Unavailable', 'S3 did not answer in time') : mapped;
   } finally {
     client.destroy();
@@ -297,53 +302,18 @@ export class S3Storage implements StorageDriver {
   }
 
   async write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult> {
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-    });
-    const upload = new Upload({
+    const bytes = await uploadStream({
       client: this.#client,
-      params: { Bucket: bucket, Key: key, Body: body },
+      buffers: partBuffers(),
+      bucket,
+      key,
+      body,
+      signal,
       partSize: this.#target.partSize,
       queueSize: this.#target.queueSize,
-      leavePartsOnError: false,
+      mapError: toStorageError,
     });
-    // Cancelling fails the body rather than calling upload.abort(): lib-storage then aborts the
-    // multipart upload itself and done() rejects only once that is finished, so a 426 is never
-    // sent while parts are still open. A cancel that comes after the body ended changes nothing:
-    // the object is completed and reported as stored.
-    const onAbort = (): void => {
-      body.destroy(new StorageError('Aborted', 'upload cancelled'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      if (signal.aborted) throw new StorageError('Aborted', 'upload cancelled');
-      await upload.done();
-      return { bytes };
-    } catch (error) {
-      // lib-storage aborts the multipart upload itself, but that call can fail too (S3 down):
-      // make sure in the background, with backoff, so no parts are left behind.
-      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
-      if (uploadId !== undefined) void this.#ensureAborted(bucket, key, uploadId);
-      throw toStorageError(error);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async #ensureAborted(bucket: string, key: string, uploadId: string): Promise<void> {
-    for (let attempt = 0, delay = 1000; attempt < ABORT_ATTEMPTS; attempt += 1, delay *= 2) {
-      try {
-        await this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-        return;
-      } catch (error) {
-        const mapped = toStorageError(error);
-        if (mapped.kind === 'NotFound') return; // already aborted
-        log.warn('abort of a failed multipart upload failed; retrying', { bucket, key, attempt, error: mapped.message });
-        await sleep(delay);
-      }
-    }
-    log.error('multipart upload left open; an AbortIncompleteMultipartUpload lifecycle rule will remove it', { bucket, key, uploadId });
+    return { bytes };
   }
 
   async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void> {

@@ -248,7 +248,8 @@ function hasFlag(args: readonly string[], flag: string): boolean {
 export async function startGateway(backend: BackendName, options: GatewayOptions = {}): Promise<Gateway> {
   const extra = options.extraArgs ?? [];
   const fromFile = hasFlag(extra, '--config');
-  const args = [path.join(ROOT, 'dist/cli.js')];
+  // S3FTPD_TEST_GATEWAY runs the tests against another build (e.g. one made with tsc --outDir).
+  const args = [process.env.S3FTPD_TEST_GATEWAY ?? path.join(ROOT, 'dist/cli.js')];
   if (!fromFile && !hasFlag(extra, '--listen')) args.push('--listen', '127.0.0.1:0');
   if (!fromFile && !hasFlag(extra, '--workers')) args.push('--workers', '1');
   args.push(...extra);

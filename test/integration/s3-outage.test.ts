@@ -26,16 +26,8 @@ import { eventually, openTransfer, writeAll, type Teardown } from '../helpers/ft
 const run = promisify(execFile);
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts');
 const MiB = 1024 * 1024;
-const FAILED_TRANSFER = [451, 426];
 const RGW_PORT = process.env.S3FTPD_TEST_OUTAGE_RGW_PORT ?? '7680';
 const MON_PORT = process.env.S3FTPD_TEST_OUTAGE_MON_PORT ?? '6989';
-// Known bug: src/storage/s3.ts classify() reads `Code ?? name`, but a refused connection is a Node
-// error with name 'Error' and code 'ECONNREFUSED', so "S3 down" becomes 'Failed': PASS gets
-// 530 Login incorrect (and counts toward the brute-force ban) instead of 421, and LIST gets
-// "451 Storage error" instead of "451 Storage temporarily unavailable". (The fault proxy's
-// refuse() accepts and then drops connections, which the SDK names TimeoutError, so faults.test.ts
-// does not see it.)
-const UNREACHABLE_IS_FAILED = 'bug: ECONNREFUSED is classified as Failed, not Unavailable (src/storage/s3.ts classify)';
 const RGW_BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool'];
 
 function onPath(binary: string): boolean {
@@ -177,7 +169,7 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
     await gw.probe.put(bucket, 'big.bin', old);
     const fresh = randomBytes(64 * MiB + 3);
 
-    await t.test('(a) STOR of 64 MiB when radosgw dies: 451/426, the session goes on', async (t) => {
+    await t.test('(a) STOR of 64 MiB when radosgw dies: 451, the session goes on', async (t) => {
       const up = await openTransfer(ftp, `STOR /${bucket}/big.bin`);
       t.equal(up.first.code, 150, up.first.text);
       const sent = { bytes: 0 };
@@ -188,7 +180,8 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
       await rgw.kill();
       const killedAt = Date.now();
       const final = await replyWithin(ftp, 30_000);
-      t.ok(FAILED_TRANSFER.includes(final.code), `STOR answers 451 or 426: ${final.text}`);
+      // 451, not 426: the storage failed, not the client's data connection.
+      t.equal(final.code, 451, `STOR answers 451: ${final.text}`);
       t.ok(sent.bytes < 64 * MiB, `the kill landed mid-transfer (${sent.bytes / MiB} of 64 MiB sent)`);
       t.comment(`STOR answered ${Date.now() - killedAt} ms after the kill`);
       up.data.destroy();
@@ -209,10 +202,10 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
       client.writeRaw(`PASS ${gw.password}\r\n`);
       const pass = await replyWithin(client, 10_000);
       t.ok(Date.now() - started < 5000, `PASS answered in ${Date.now() - started} ms`);
-      t.equal(pass.code, 421, `PASS answers 421 (storage unreachable): ${pass.text}`, { todo: UNREACHABLE_IS_FAILED });
+      t.equal(pass.code, 421, `PASS answers 421 (storage unreachable): ${pass.text}`);
       const listed = await transferCode(ftp, `LIST /${bucket}`, 10_000);
       t.equal(listed.code, 451, `LIST answers 451: ${listed.text}`);
-      t.match(listed.text, /temporarily unavailable/, 'and says the storage is unavailable', { todo: UNREACHABLE_IS_FAILED });
+      t.match(listed.text, /temporarily unavailable/, 'and says the storage is unavailable');
       t.ok(listed.ms < 5000, `LIST answered in ${listed.ms} ms`);
       t.equal((await ftp.send('NOOP')).code, 200, 'the session goes on');
       // The abort lib-storage sends when the upload fails cannot reach S3 either; the driver retries
@@ -237,7 +230,7 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
       t.ok((await gw.probe.get(bucket, 'big.bin'))?.equals(fresh), 'and is stored whole');
     });
 
-    await t.test('(c) RETR of 64 MiB when radosgw dies: 451/426, the session goes on', async (t) => {
+    await t.test('(c) RETR of 64 MiB when radosgw dies: 451, the session goes on', async (t) => {
       const down = await openTransfer(ftp, `RETR /${bucket}/big.bin`);
       t.equal(down.first.code, 150, down.first.text);
       // Held: the gateway is mid-way through the GetObject body when radosgw dies.
@@ -247,7 +240,7 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
       down.data.resume();
       const final = await replyWithin(ftp, 30_000);
       const received = await Promise.race([down.received, sleep(10_000, undefined, { ref: false })]);
-      t.ok(FAILED_TRANSFER.includes(final.code), `RETR answers 451 or 426: ${final.text}`);
+      t.equal(final.code, 451, `RETR answers 451: ${final.text}`);
       t.ok(received !== undefined && received.length < 64 * MiB, `the data connection ended short (${received?.length ?? 'still open'} bytes)`);
       t.equal((await ftp.send('NOOP')).code, 200, 'NOOP after the failed RETR');
       await rgw.restart();

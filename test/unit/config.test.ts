@@ -79,3 +79,23 @@ t.test('config file: precedence flag > env > file > default, and clear errors', 
   t.throws(() => parseConfig(['--config', `${dir}/missing.yaml`], {}), /--config/);
   t.throws(() => parseConfig([], { S3FTPD_PART_SIZE: '1' }), /--part-size \(from S3FTPD_PART_SIZE\)/);
 });
+
+t.test('sizes take binary units; the upload buffer budget must hold one part', async (t) => {
+  const cases: Array<[text: string, bytes: number]> = [
+    ['8388608', 8 * 1024 ** 2],
+    ['8MiB', 8 * 1024 ** 2],
+    ['8m', 8 * 1024 ** 2],
+    ['6144KiB', 6 * 1024 ** 2],
+    ['256MiB', 256 * 1024 ** 2],
+    [' 16 MiB ', 16 * 1024 ** 2],
+  ];
+  for (const [text, bytes] of cases) t.equal(parseConfig(['--part-size', text], {}).partSize, bytes, `--part-size ${text}`);
+  t.equal(parseConfig([], {}).uploadBufferBudget, 512 * 1024 ** 2, 'default budget 512 MiB');
+  t.equal(parseConfig(['--upload-buffer-budget', '2GiB'], {}).uploadBufferBudget, 2 * 1024 ** 3);
+  t.throws(() => parseConfig(['--part-size', '8 bananas'], {}), /--part-size: expected a size like/);
+  t.throws(() => parseConfig(['--part-size', '4MiB'], {}), /--part-size: expected at least 5242880 bytes/);
+  t.throws(
+    () => parseConfig(['--part-size', '64MiB'], { S3FTPD_UPLOAD_BUFFER_BUDGET: '32MiB' }),
+    /--upload-buffer-budget \(from S3FTPD_UPLOAD_BUFFER_BUDGET\): must be at least --part-size/,
+  );
+});
