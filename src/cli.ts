@@ -6,13 +6,13 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync, constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { parseConfig, helpText, ConfigError, type Config } from './config.ts';
-import { loadTlsMaterial } from './control/tls.ts';
+import { certificateFingerprint, loadTlsMaterial } from './control/tls.ts';
 import { startServer } from './server.ts';
 import type { Authenticator } from './control/session.ts';
 import type { StorageTarget } from './storage/driver.ts';
 import { verifyS3Credentials } from './storage/s3.ts';
 import { loadOrCreateCredentials } from './storage/credentials.ts';
-import { sweepTempFiles } from './storage/local.ts';
+import { STATE_DIR, sweepTempFiles } from './storage/local.ts';
 import { closeAllDrivers } from './storage/index.ts';
 import { log, setLogLevel } from './log.ts';
 
@@ -128,11 +128,14 @@ async function main(): Promise<void> {
   }
   setLogLevel(config.logLevel);
   config = await resolvePasvAddress(config);
-  const tls = await loadTlsMaterial(config);
+  // With the embedded store, a generated certificate is kept next to its data (same across restarts).
+  const generatedDir = config.s3Endpoint === undefined ? path.join(path.resolve(config.dataDir), STATE_DIR) : undefined;
+  const tls = await loadTlsMaterial(config, undefined, generatedDir);
   const login = await buildAuthenticator(config);
   const server = await startServer({ config, tls, authenticator: login.authenticator, storageReachable: login.storageReachable });
   const hostPorts = server.addresses.map(({ address, port }) => `${address.includes(':') ? `[${address}]` : address}:${port}`);
   process.stdout.write(login.banner(hostPorts[0] ?? ''));
+  process.stdout.write(`TLS certificate SHA-256 fingerprint: ${certificateFingerprint(tls)}\n`);
   for (const hostPort of hostPorts) process.stdout.write(`s3ftpd listening on ${hostPort}\n`);
   if (server.metricsAddress) {
     process.stdout.write(`s3ftpd metrics on http://${server.metricsAddress.address}:${server.metricsAddress.port}/metrics\n`);

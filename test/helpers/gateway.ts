@@ -68,6 +68,8 @@ export interface GatewayOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** The S3 endpoint the gateway uses (e.g. a fault proxy); `probe` still talks to the test S3 server directly. */
   readonly s3Endpoint?: string;
+  /** The embedded store's directory to use (and keep on stop) instead of a fresh temporary one. */
+  readonly dataDir?: string;
 }
 
 /** The gateway exited before it listened (a bad configuration, for example). */
@@ -265,7 +267,7 @@ export async function startGateway(backend: BackendName, options: GatewayOptions
     password = options.s3User?.secretKey ?? env.secretKey;
     probe = s3Probe(s3ClientFor(env.accessKey, env.secretKey));
   } else {
-    dataDir = await mkdtemp(path.join(tmpdir(), 's3ftpd-test-'));
+    dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 's3ftpd-test-')));
     args.push('--data-dir', dataDir);
     user = '';
     password = '';
@@ -284,7 +286,7 @@ export async function startGateway(backend: BackendName, options: GatewayOptions
       await exited;
       clearTimeout(timer);
     }
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    if (dataDir && options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
   };
   const output = { text: '' };
   let address: { host: string; port: number };

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -216,6 +216,23 @@ t.test('SIGHUP without --tls-cert keeps the generated certificate (local)', asyn
   process.kill(gw.pid, 'SIGHUP');
   await sleep(2000);
   t.equal(await peerCommonName(gw.host, gw.port, true), before, 'the same certificate: clients that accepted it once are not warned again');
+});
+
+t.test('the generated certificate is kept with the embedded store across restarts; its fingerprint is printed (local)', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 's3ftpd-kept-cert-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const fingerprints: string[] = [];
+  for (let start = 0; start < 2; start += 1) {
+    const gw = await startGateway('local', { dataDir });
+    const seen = await peerCommonName(gw.host, gw.port, true);
+    const printed = /TLS certificate SHA-256 fingerprint: (\S+)/.exec(gw.logs())?.[1];
+    t.equal(printed, seen, `start ${start + 1}: the printed fingerprint is the one clients see`);
+    fingerprints.push(seen);
+    await gw.stop();
+  }
+  t.equal(fingerprints[1], fingerprints[0], 'the same certificate after a restart');
+  const key = await stat(path.join(dataDir, '.s3ftpd', 'tls-key.pem'));
+  t.equal(key.mode & 0o777, 0o600, 'the key file is readable by its owner only');
 });
 
 for (const backend of backends()) {

@@ -37,7 +37,7 @@ export async function dele(session: Session, arg: string): Promise<void> {
 export function rest(session: Session, arg: string): void {
   if (!/^\d{1,15}$/.test(arg.trim())) throw new FtpError(Reply.SyntaxErrorArgs, 'REST needs a byte offset.');
   session.restOffset = Number(arg.trim());
-  session.reply(Reply.PendingMoreInfo, `Restarting at ${session.restOffset}. Send RETR to resume.`);
+  session.reply(Reply.PendingMoreInfo, `Restarting at ${session.restOffset}. Send RETR to resume a download (uploads cannot resume).`);
 }
 
 export async function rnfr(session: Session, arg: string): Promise<void> {
