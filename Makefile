@@ -44,15 +44,29 @@ test-unit: build
 soak: build
 	$(NODE) test/soak/soak.ts $(SOAK_ARGS)
 
-# Bulk-transfer bench (issue 3 rows 1-2): the gateway against bench/s3-sink.ts, then against the S3 of
-# $$S3FTPD_TEST_S3_ENDPOINT when set (`. /tmp/s3ftpd-rgw/env`). Tables on stdout; BENCH_ARGS="--runs 5" etc.
-bench: build
+# Bulk-transfer bench (issue 3 rows 1-3), from a fresh machine: installs radosgw and vsftpd
+# (scripts/install-bench-deps.sh), runs the gateway against bench/s3-sink.ts (bench/out/sink.json,
+# bench/throughput.svg), the vsftpd protocol ceiling (bench/vsftpd-ceiling.ts), then starts its own
+# radosgw (bluestore OSD on a sparse file, own state dir and ports) for the end-to-end bench and
+# always stops it. Tables on stdout. BENCH_ARGS="--runs 5" etc. goes to every bench (one --workers
+# value); BENCH_GATEWAY=bench/out/REV/dist/cli.js (bench/snapshot.sh) measures that build instead.
+BENCH_RGW_STATE ?= /tmp/s3ftpd-bench-rgw-$(shell id -u)-$(notdir $(CURDIR))
+BENCH_RGW_PORT ?= 7580
+BENCH_RGW_MON_PORT ?= 6889
+BENCH_GATEWAY ?=
+BENCH_GW = $(or $(BENCH_GATEWAY),dist/cli.js)
+BENCH_CHART ?= bench/throughput.svg
+bench: $(if $(BENCH_GATEWAY),install,build)
+	bash scripts/install-bench-deps.sh
 	@mkdir -p bench/out
-	$(NODE) bench/transfer.ts --runs 3 --json bench/out/sink.json $(BENCH_ARGS)
-	$(NODE) bench/chart.ts bench/out/sink.json bench/throughput.svg
-	@if [ -n "$$S3FTPD_TEST_S3_ENDPOINT" ]; then \
-	  $(NODE) bench/transfer.ts --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" $(BENCH_ARGS); \
-	else echo "S3FTPD_TEST_S3_ENDPOINT not set: radosgw comparison skipped"; fi
+	@trap 'bash scripts/radosgw-stop.sh $(BENCH_RGW_STATE)' EXIT; set -e; \
+	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --runs 3 --json bench/out/sink.json $(BENCH_ARGS); \
+	$(NODE) bench/chart.ts bench/out/sink.json $(BENCH_CHART); \
+	$(NODE) bench/vsftpd-ceiling.ts --gateway $(BENCH_GW) --runs 3 --json bench/out/vsftpd.json $(BENCH_ARGS); \
+	RGW_OBJECTSTORE=bluestore RGW_PORT=$(BENCH_RGW_PORT) RGW_MON_PORT=$(BENCH_RGW_MON_PORT) \
+	  bash scripts/radosgw-start.sh $(BENCH_RGW_STATE); \
+	set -a; source $(BENCH_RGW_STATE)/env; set +a; \
+	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS)
 
 clean:
 	rm -rf dist .tap
