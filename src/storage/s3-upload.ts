@@ -46,6 +46,16 @@ export async function uploadStream(request: UploadRequest): Promise<number> {
   return new StreamUpload(request).run();
 }
 
+interface PartInProgress {
+  /** The buffer being filled; undefined while waiting for the next one. */
+  buffer: Buffer | undefined;
+  filled: number;
+  /** 1-based part number of `buffer`. */
+  number: number;
+  /** Bytes read from the body so far. */
+  total: number;
+}
+
 class StreamUpload {
   readonly #r: UploadRequest;
   /** Cancels part requests still running once the upload has failed. */
@@ -66,45 +76,27 @@ class StreamUpload {
       body.destroy(new StorageError('Aborted', 'upload cancelled'));
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    let buffer: Buffer | undefined;
+    const part: PartInProgress = { buffer: undefined, filled: 0, number: 1, total: 0 };
     try {
       signal.throwIfAborted();
-      let partNumber = 1;
-      buffer = await this.#r.buffers.acquire(partSizeFor(partNumber, this.#r.partSize), signal);
-      let filled = 0;
-      let total = 0;
-      // Not destroyed when S3 fails first: the data connection then ends after the 451, so the
-      // failure is not mistaken for a broken connection.
-      for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-        let offset = 0;
-        while (offset < chunk.length) {
-          if (filled === buffer.length) {
-            // A full part is sent only once more data shows it is not the last one.
-            this.#sendPart(buffer, filled, partNumber);
-            buffer = undefined;
-            partNumber += 1;
-            if (partNumber > MAX_PARTS) throw new StorageError('Failed', `file larger than ${MAX_PARTS} parts`);
-            await this.#whileQueueFull();
-            buffer = await this.#r.buffers.acquire(partSizeFor(partNumber, this.#r.partSize), signal);
-            filled = 0;
-          }
-          const copied = chunk.copy(buffer, filled, offset);
-          filled += copied;
-          offset += copied;
-          total += copied;
+      part.buffer = await this.#r.buffers.acquire(partSizeFor(part.number, this.#r.partSize), signal);
+      await this.#readBody(part);
+      const last = part.buffer;
+      if (last === undefined) throw new Error('upload ended without a part buffer');
+      part.buffer = undefined;
+      if (part.number === 1) {
+        try {
+          await this.#putWhole(last, part.filled);
+        } finally {
+          this.#r.buffers.release(last);
         }
-        this.#throwIfFailed();
+        return part.total;
       }
-      if (partNumber === 1) {
-        await this.#putWhole(buffer, filled);
-        return total;
-      }
-      this.#sendPart(buffer, filled, partNumber);
-      buffer = undefined;
+      this.#sendPart(last, part.filled, part.number);
       await Promise.all(this.#inFlight);
       this.#throwIfFailed();
       await this.#complete();
-      return total;
+      return part.total;
     } catch (error) {
       const failure = this.#failure ?? this.#r.mapError(error);
       this.#parts.abort();
@@ -113,8 +105,91 @@ class StreamUpload {
       throw failure;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      if (buffer) this.#r.buffers.release(buffer);
+      if (part.buffer) this.#r.buffers.release(part.buffer);
     }
+  }
+
+  /**
+   * Copies the body into part buffers chunk by chunk as 'data' delivers it (a Readable's async
+   * iterator would first concatenate whatever is buffered: one more copy of every byte). While a
+   * full part waits to be sent or for a new buffer, the body is paused, so TCP slows the client.
+   * Resolves when the body ended cleanly, with the last part still in `part.buffer`.
+   */
+  #readBody(part: PartInProgress): Promise<void> {
+    const { body } = this.#r;
+    return new Promise<void>((resolve, reject) => {
+      const pending: Buffer[] = [];
+      let offset = 0;
+      let waiting = false;
+      let ended = false;
+      let settled = false;
+      const settle = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        body.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+        // Not destroyed: when S3 failed first, the data connection ends after the 451.
+        body.pause();
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const drain = (): void => {
+        while (pending.length > 0 && !settled) {
+          if (this.#failure) return settle(this.#failure);
+          const buffer = part.buffer;
+          if (buffer === undefined) return settle(new Error('no part buffer'));
+          if (part.filled === buffer.length) {
+            // A full part is sent only once more data shows it is not the last one.
+            waiting = true;
+            body.pause();
+            this.#nextPart(part).then(() => {
+              waiting = false;
+              if (settled) return;
+              body.resume();
+              drain();
+            }, settle);
+            return;
+          }
+          const chunk = pending[0] as Buffer;
+          const copied = chunk.copy(buffer, part.filled, offset);
+          part.filled += copied;
+          part.total += copied;
+          offset += copied;
+          if (offset === chunk.length) {
+            pending.shift();
+            offset = 0;
+          }
+        }
+        if (ended && !waiting) settle();
+      };
+      const onData = (chunk: Buffer): void => {
+        pending.push(chunk);
+        if (!waiting) drain();
+      };
+      const onEnd = (): void => {
+        ended = true;
+        if (!waiting && pending.length === 0) settle();
+      };
+      const onClose = (): void => {
+        if (!ended) settle(new StorageError('Aborted', 'data connection closed before the end of the upload'));
+      };
+      // The body may have failed or been cut before the upload began (its events are then past).
+      if (body.errored) return settle(body.errored);
+      if (body.destroyed) return settle(new StorageError('Aborted', 'data connection closed before the upload began'));
+      body.on('data', onData).once('end', onEnd).once('error', settle).once('close', onClose);
+    });
+  }
+
+  /** Sends the full part in the background and waits for a free slot and a buffer for the next. */
+  async #nextPart(part: PartInProgress): Promise<void> {
+    const full = part.buffer;
+    if (full === undefined) throw new Error('no part buffer');
+    part.buffer = undefined;
+    this.#sendPart(full, part.filled, part.number);
+    part.number += 1;
+    part.filled = 0;
+    if (part.number > MAX_PARTS) throw new StorageError('Failed', `file larger than ${MAX_PARTS} parts`);
+    await this.#whileQueueFull();
+    part.buffer = await this.#r.buffers.acquire(partSizeFor(part.number, this.#r.partSize), this.#r.signal);
   }
 
   #throwIfFailed(): void {
