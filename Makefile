@@ -39,16 +39,18 @@ test: build typecheck test-deps
 test-unit: build
 	tap test/unit
 
-# A bounded soak (default 60 s): 1,000 idle sessions and 100 transfers cycling on the embedded
-# store, bytes verified, RSS sampled. SOAK_ARGS="--duration 300" for longer, "--s3" with radosgw env.
+# A bounded soak (default 300 s: Node's TLS allocations settle only after ~30,000 connections, about
+# 100 s here): 1,000 idle sessions and 100 transfers cycling on the embedded store, bytes verified,
+# RSS sampled, flat after warm-up. SOAK_ARGS="--duration 600" for longer, "--s3" with radosgw env.
 soak: build
 	$(NODE) test/soak/soak.ts $(SOAK_ARGS)
 
-# Bulk-transfer bench (issue 3 rows 1-3), from a fresh machine: installs radosgw and vsftpd
+# The bench suite (issue 3 rows 1-7), from a fresh machine: installs radosgw and vsftpd
 # (scripts/install-bench-deps.sh), runs the gateway against bench/s3-sink.ts (bench/out/sink.json,
-# bench/throughput.svg), the vsftpd protocol ceiling (bench/vsftpd-ceiling.ts), then starts its own
-# radosgw (bluestore OSD on a sparse file, own state dir and ports) for the end-to-end bench and
-# always stops it. Tables on stdout. BENCH_ARGS="--runs 5" etc. goes to every bench (one --workers
+# bench/throughput.svg), the vsftpd protocol ceiling (bench/vsftpd-ceiling.ts), the passive port
+# range under churn, autocannon on the HTTP endpoints, small files on the embedded store, then starts
+# its own radosgw (bluestore OSD on a sparse file, own state dir and ports) for the end-to-end bench
+# and 2,000 idle sessions, and always stops it. small-files and idle-sessions measure dist/. Tables on stdout. BENCH_ARGS="--runs 5" etc. goes to every bench (one --workers
 # value); BENCH_GATEWAY=bench/out/REV/dist/cli.js (bench/snapshot.sh) measures that build instead.
 BENCH_RGW_STATE ?= /tmp/s3ftpd-bench-rgw-$(shell id -u)-$(notdir $(CURDIR))
 BENCH_RGW_PORT ?= 7580
@@ -63,10 +65,14 @@ bench: $(if $(BENCH_GATEWAY),install,build)
 	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --runs 3 --json bench/out/sink.json $(BENCH_ARGS); \
 	$(NODE) bench/chart.ts bench/out/sink.json $(BENCH_CHART); \
 	$(NODE) bench/vsftpd-ceiling.ts --gateway $(BENCH_GW) --runs 3 --json bench/out/vsftpd.json $(BENCH_ARGS); \
+	$(NODE) bench/port-range.ts --gateway $(BENCH_GW) --transfers 500 --rounds 5; \
+	$(NODE) bench/http-load.ts --gateway $(BENCH_GW) --seconds 5; \
+	$(NODE) bench/small-files.ts --seconds 8; \
 	RGW_OBJECTSTORE=bluestore RGW_PORT=$(BENCH_RGW_PORT) RGW_MON_PORT=$(BENCH_RGW_MON_PORT) \
 	  bash scripts/radosgw-start.sh $(BENCH_RGW_STATE); \
 	set -a; source $(BENCH_RGW_STATE)/env; set +a; \
-	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS)
+	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS); \
+	$(NODE) bench/idle-sessions.ts --sessions 2000
 
 clean:
 	rm -rf dist .tap
