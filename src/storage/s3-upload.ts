@@ -174,6 +174,8 @@ class StreamUpload {
       };
       // The body may have failed or been cut before the upload began (its events are then past).
       if (body.errored) return settle(body.errored);
+      // An empty body whose end TLS already read (lftp closes at once for an empty file).
+      if (body.readableEnded) return settle();
       if (body.destroyed) return settle(new StorageError('Aborted', 'data connection closed before the upload began'));
       body.on('data', onData).once('end', onEnd).once('error', settle).once('close', onClose);
     });

@@ -3,11 +3,16 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { startGateway, uniqueBucket } from '../helpers/gateway.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
+import { eventually } from '../helpers/ftp-steps.ts';
 
 t.test('IPv4 and IPv6 control addresses on one gateway (embedded store)', async (t) => {
   const gw = await startGateway('local', { extraArgs: ['--listen', '127.0.0.1:0,[::1]:0'] });
   t.teardown(() => gw.stop());
-  const ports = [...gw.logs().matchAll(/s3ftpd listening on (\S+):(\d+)/g)].map((m) => ({ host: m[1] ?? '', port: Number(m[2]) }));
+  const readyLines = (): Array<{ host: string; port: number }> =>
+    [...gw.logs().matchAll(/s3ftpd listening on (\S+):(\d+)/g)].map((m) => ({ host: m[1] ?? '', port: Number(m[2]) }));
+  // The gateway counts as started at its first ready line; the second may arrive a moment later.
+  await eventually(async () => readyLines().length >= 2, 5000);
+  const ports = readyLines();
   t.equal(ports.length, 2, 'one ready line per address');
   t.equal(ports[1]?.host, '[::1]');
   const v6 = await RawFtp.login('::1', ports[1]?.port ?? 0, gw.user, gw.password);
