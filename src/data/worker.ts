@@ -1,7 +1,7 @@
 // Worker entry: one task per PASV/EPSV. Listens on a passive port, accepts one connection from the
 // control connection's address, does TLS (resuming the control session), then runs one transfer.
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
+import * as tls from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
@@ -80,10 +80,10 @@ async function listenInRange(task: PassiveTask): Promise<{ server: net.Server; p
 type DataConnection = net.Socket | tls.TLSSocket;
 
 /** Resolves with the first connection from the control peer; others are dropped untouched. */
-function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promise<void>): Promise<DataConnection> {
+function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promise<void>): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Rejection('accept-timeout', 'no data connection in time')), task.acceptTimeoutMs);
-    const finish = (result: Error | DataConnection): void => {
+    const finish = (result: Error | net.Socket): void => {
       clearTimeout(timer);
       server.off('connection', onConnection);
       server.close();
@@ -97,12 +97,41 @@ function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promis
       }
       // Set on the TCP socket itself: through the TLS wrapper setNoDelay would not reach it.
       socket.setNoDelay(true);
-      // Wrap at once, in this tick, so no byte of the ClientHello is read before TLS owns the socket.
-      finish(task.tls ? wrapWithEofCheck(socket, contextFor(task.tlsBinding)) : socket);
+      finish(socket);
     };
     server.on('connection', onConnection);
     void cancelled.then(() => finish(new Rejection('closed', 'cancelled')));
   });
+}
+
+/**
+ * Puts TLS on the data connection. Native TLS is the cheapest, but Node ends a native TLS socket
+ * the same way after a close_notify and after a bare TCP FIN, so an upload needs the checking
+ * duplex of tls-eof.ts. Clients that start TLS only after the 150 reply (ftplib, lftp) send the
+ * command first: downloads and listings then get native TLS. A client whose ClientHello comes
+ * first (curl, basic-ftp) waits for the handshake before it sends the command, so it is wrapped at
+ * once with the checking duplex, which serves every command. Bytes that arrived are put back for
+ * TLS to read.
+ */
+async function secureWhenKnown(raw: net.Socket, commandArrived: Promise<TransferCommand | undefined>, task: PassiveTask): Promise<tls.TLSSocket> {
+  let stopWatching = (): void => undefined;
+  const firstBytes = new Promise<'bytes'>((resolve) => {
+    const onData = (chunk: Buffer): void => {
+      raw.pause();
+      raw.unshift(chunk);
+      resolve('bytes');
+    };
+    const onEnd = (): void => resolve('bytes');
+    raw.once('data', onData).once('end', onEnd).once('close', onEnd);
+    stopWatching = () => {
+      raw.off('data', onData).off('end', onEnd).off('close', onEnd);
+    };
+  });
+  const first = await Promise.race([firstBytes, commandArrived]);
+  stopWatching();
+  const context = contextFor(task.tlsBinding);
+  if (first === 'bytes' || first === undefined || first.op === 'store') return wrapWithEofCheck(raw, context);
+  return new tls.TLSSocket(raw, { isServer: true, secureContext: context });
 }
 
 async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void> {
@@ -222,7 +251,9 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
   try {
     const { server, port } = await listenInRange(task);
     post({ type: 'listening', port });
-    const accepted = await acceptFromPeer(server, task, cancelled);
+    const raw = await acceptFromPeer(server, task, cancelled);
+    socket = raw;
+    const accepted = task.tls ? await secureWhenKnown(raw, commandArrived, task) : raw;
     socket = accepted;
     let ended = false;
     accepted.on('end', () => {

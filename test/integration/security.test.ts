@@ -67,10 +67,12 @@ async function controlTls(gw: Gateway, options: tls.ConnectionOptions): Promise<
  * A TLS data connection whose TCP socket stays in our hands: TLS writes through a duplex to it,
  * so `raw.end()` sends a FIN with no close_notify and `raw.resetAndDestroy()` sends a RST.
  */
-async function rawTlsData(ftp: RawFtp, port: number): Promise<{ raw: net.Socket; secure: tls.TLSSocket }> {
+async function rawTlsData(ftp: RawFtp, port: number, beforeTls?: () => Promise<void>): Promise<{ raw: net.Socket; secure: tls.TLSSocket }> {
   const raw = net.connect({ host: ftp.host, port });
   raw.on('error', () => undefined);
   await once(raw, 'connect');
+  // ftplib and lftp send the command and wait for 150 before they start TLS on the data connection.
+  await beforeTls?.();
   const between = duplexOver(raw);
   raw.on('end', () => between.push(null));
   raw.on('close', () => between.destroy());
@@ -290,6 +292,7 @@ for (const backend of backends()) {
       const ftp = await session(t, gw);
       const cases = [
         { name: 'FIN without close_notify', size: 1024 * 1024, sent: 512 * 1024, cut: 'fin' },
+        { name: 'FIN without close_notify, TLS started after 150', size: 1024 * 1024, sent: 512 * 1024, cut: 'fin', tlsAfter150: true },
         { name: 'TLS socket destroyed', size: 1024 * 1024, sent: 512 * 1024, cut: 'destroy' },
         { name: 'TCP reset', size: 1024 * 1024, sent: 512 * 1024, cut: 'reset' },
         ...(backend === 's3' ? [{ name: 'FIN in a multipart-sized upload', size: 20 * 1024 * 1024, sent: 12 * 1024 * 1024, cut: 'fin' }] : []),
@@ -298,9 +301,14 @@ for (const backend of backends()) {
         const key = `cut-${c.cut}-${c.size}.bin`;
         await gw.probe.put(b, key, previous);
         const port = await ftp.epsv();
-        const { raw, secure } = c.cut === 'destroy' ? { raw: undefined, secure: (await ftp.openData(port)) as tls.TLSSocket } : await rawTlsData(ftp, port);
-        const first = await ftp.send(`STOR /${b}/${key}`);
-        t.equal(first.code, 150, `${c.name}: STOR starts`);
+        const stor = async (): Promise<void> => {
+          const first = await ftp.send(`STOR /${b}/${key}`);
+          t.equal(first.code, 150, `${c.name}: STOR starts`);
+        };
+        const tlsAfter150 = 'tlsAfter150' in c && c.tlsAfter150;
+        const { raw, secure } =
+          c.cut === 'destroy' ? { raw: undefined, secure: (await ftp.openData(port)) as tls.TLSSocket } : await rawTlsData(ftp, port, tlsAfter150 ? stor : undefined);
+        if (!tlsAfter150) await stor();
         const body = randomBytes(c.size);
         for (let off = 0; off < c.sent; off += 1024 * 1024) await writeAsync(secure, body.subarray(off, Math.min(off + 1024 * 1024, c.sent)));
         if (c.cut === 'fin') raw?.end();
