@@ -63,6 +63,7 @@ class StreamUpload {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #completed: CompletedPart[] = [];
   #uploadId: string | undefined;
+  #creating: Promise<string> | undefined;
   #failure: StorageError | undefined;
 
   constructor(request: UploadRequest) {
@@ -101,7 +102,7 @@ class StreamUpload {
       const failure = this.#failure ?? this.#r.mapError(error);
       this.#parts.abort();
       await Promise.allSettled(this.#inFlight);
-      if (this.#uploadId !== undefined) await this.#abortMultipart(this.#uploadId);
+      if (this.#uploadId !== undefined) await abortMultipartUpload({ ...this.#r, uploadId: this.#uploadId });
       throw failure;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -240,8 +241,6 @@ class StreamUpload {
     void running.then(() => this.#inFlight.delete(running));
   }
 
-  #creating: Promise<string> | undefined;
-
   #ensureMultipart(): Promise<string> {
     this.#creating ??= (async (): Promise<string> => {
       const { client, bucket, key } = this.#r;
@@ -261,36 +260,40 @@ class StreamUpload {
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.#uploadId, MultipartUpload: { Parts: parts } }),
     );
   }
+}
 
-  /**
-   * Aborts the multipart upload so no parts stay behind. The first attempt is awaited (a 426 is
-   * sent only after it); if S3 is unreachable it is retried in the background with backoff.
-   */
-  async #abortMultipart(uploadId: string): Promise<void> {
-    if (await this.#tryAbort(uploadId, 0)) return;
-    void (async (): Promise<void> => {
-      for (let attempt = 1, delay = 1000; attempt < ABORT_ATTEMPTS; attempt += 1, delay *= 2) {
-        await sleep(delay);
-        if (await this.#tryAbort(uploadId, attempt)) return;
-      }
-      log.error('multipart upload left open; an AbortIncompleteMultipartUpload lifecycle rule will remove it', {
-        bucket: this.#r.bucket,
-        key: this.#r.key,
-        uploadId,
-      });
-    })();
-  }
+export interface MultipartTarget {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  readonly uploadId: string;
+  readonly mapError: (error: unknown) => StorageError;
+}
 
-  async #tryAbort(uploadId: string, attempt: number): Promise<boolean> {
-    const { client, bucket, key } = this.#r;
-    try {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-      return true;
-    } catch (error) {
-      const mapped = this.#r.mapError(error);
-      if (mapped.kind === 'NotFound') return true; // already gone
-      log.warn('abort of a failed multipart upload failed; retrying', { bucket, key, attempt, error: mapped.message });
-      return false;
+/**
+ * Aborts a multipart upload so no parts stay behind. The first attempt is awaited (a failure
+ * reply is sent only after it); if S3 is unreachable it is retried in the background with backoff.
+ */
+export async function abortMultipartUpload(target: MultipartTarget): Promise<void> {
+  if (await tryAbort(target, 0)) return;
+  void (async (): Promise<void> => {
+    for (let attempt = 1, delay = 1000; attempt < ABORT_ATTEMPTS; attempt += 1, delay *= 2) {
+      await sleep(delay);
+      if (await tryAbort(target, attempt)) return;
     }
+    const { bucket, key, uploadId } = target;
+    log.error('multipart upload left open; an AbortIncompleteMultipartUpload lifecycle rule will remove it', { bucket, key, uploadId });
+  })();
+}
+
+async function tryAbort({ client, bucket, key, uploadId, mapError }: MultipartTarget, attempt: number): Promise<boolean> {
+  try {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    return true;
+  } catch (error) {
+    const mapped = mapError(error);
+    if (mapped.kind === 'NotFound') return true; // already gone
+    log.warn('abort of a failed multipart upload failed; retrying', { bucket, key, attempt, error: mapped.message });
+    return false;
   }
 }

@@ -15,10 +15,9 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCopyCommand,
   CompleteMultipartUploadCommand,
-  AbortMultipartUploadCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { uploadStream } from './s3-upload.ts';
+import { abortMultipartUpload, uploadStream } from './s3-upload.ts';
 import { partBuffers } from './part-buffers.ts';
 import { recordS3Call } from '../metrics.ts';
 import type { Entry } from '../listing.ts';
@@ -352,9 +351,7 @@ export class S3Storage implements StorageDriver {
         new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       );
     } catch (error) {
-      await this.#client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
-        .catch(() => undefined);
+      if (uploadId !== undefined) await abortMultipartUpload({ client: this.#client, bucket, key, uploadId, mapError: toStorageError });
       throw toStorageError(error);
     }
   }
