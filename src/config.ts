@@ -35,7 +35,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'allow-clear-data', boolean: true, default: 'false', help: 'allow PROT C (unencrypted data connections)' },
   { flag: 'workers', default: '2', help: 'data-plane worker threads' },
   { flag: 'data-dir', default: './data', help: 'directory of the embedded store' },
-  { flag: 'part-size', default: '8MiB', help: 'multipart upload part size, bytes or KiB/MiB/GiB (min 5MiB; grows past 1,000 parts)' },
+  { flag: 'part-size', default: '8MiB', help: 'multipart upload part size, bytes or KiB/MiB/GiB (min 5MiB; doubles every 900 parts)' },
   { flag: 'queue-size', default: '2', help: 'parts uploaded in parallel per upload' },
   {
     flag: 'upload-buffer-budget',

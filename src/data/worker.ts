@@ -11,7 +11,7 @@ import { wrapWithEofCheck } from './tls-eof.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
 import { joinBudget, type BudgetShare } from '../storage/part-buffers.ts';
-import { StorageError } from '../storage/driver.ts';
+import { StorageError, type StorageErrorKind } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
 import { plainAddress } from '../net-address.ts';
 import type { PassiveTask, PassiveTaskResult, ToMain, ToWorker, TransferCommand, RejectReason } from './messages.ts';
@@ -209,6 +209,17 @@ async function list(socket: Writable, command: Extract<TransferCommand, { op: 'l
   await once(socket, 'finish');
 }
 
+/**
+ * Whom a failed transfer blames: the storage when it failed first (a download's source broke, or
+ * the driver reported an error while the connection was still whole), else the data connection.
+ * A TLS end without close_notify arrives as a socket error, so it counts as a broken connection.
+ */
+function failureKind(error: unknown, progress: Progress, connectionBroke: boolean): StorageErrorKind | 'Connection' {
+  if (progress.storageFailed) return error instanceof StorageError ? error.kind : 'Unavailable';
+  if (connectionBroke) return 'Connection';
+  return error instanceof StorageError ? error.kind : 'Connection';
+}
+
 async function run(socket: DataConnection, command: TransferCommand, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   switch (command.op) {
     case 'store':
@@ -287,13 +298,10 @@ export default async function passiveTransfer(task: PassiveTask): Promise<Passiv
     try {
       await run(accepted, command, task, abort.signal, progress);
     } catch (error) {
-      // A TLS end without close_notify arrives as a socket error, so it counts as broken here.
-      const broke = !progress.storageFailed && (connectionBroke || abort.signal.aborted);
-      const storageKind = broke ? undefined : error instanceof StorageError ? error.kind : progress.storageFailed ? 'Unavailable' : undefined;
       post({
         type: 'failed',
         bytes: progress.bytes,
-        kind: storageKind ?? 'Connection',
+        kind: failureKind(error, progress, connectionBroke || abort.signal.aborted),
         message: error instanceof Error ? error.message : String(error),
       });
       return { final };

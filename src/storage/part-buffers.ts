@@ -35,7 +35,7 @@ export class PartBuffers {
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(share: BudgetShare | undefined) {
-    this.#counters = new Int32Array(share?.counters ?? new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+    this.#counters = new Int32Array((share ?? createBudgetShare(0)).counters);
     this.#limitKib = share ? Math.min(kibOf(share.limitBytes), UNLIMITED_KIB) : UNLIMITED_KIB;
   }
 
