@@ -135,3 +135,24 @@ export function listStamp(date: Date): { month: string; day: number; timeOrYear:
     timeOrYear: `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}`,
   };
 }
+
+/** The assertions the checks below make, on top of Teardown. */
+export interface Asserts extends Teardown {
+  ok(value: unknown, message: string): unknown;
+  equal(found: unknown, wanted: unknown, message: string): unknown;
+}
+
+/** A login on a new connection while the storage is unreachable: PASS is answered 421 within 5 s. */
+export async function loginWhileStorageDown(t: Asserts, gw: Pick<Gateway, 'host' | 'port'>, user: string, password: string, label: string): Promise<void> {
+  const { client } = await RawFtp.connect(gw.host, gw.port);
+  t.teardown(() => client.destroy());
+  await client.expect('AUTH TLS', 234);
+  await client.upgrade();
+  await client.expect(`USER ${user}`, 331);
+  const started = Date.now();
+  client.writeRaw(`PASS ${password}\r\n`);
+  const reply = await client.read(10_000).catch(() => ({ code: -1, text: 'no reply within 10 s' }));
+  const ms = Date.now() - started;
+  t.ok(ms < 5000, `${label}: PASS answered in ${ms} ms`);
+  t.equal(reply.code, 421, `${label}: PASS answers 421 (storage unreachable), got ${reply.text}`);
+}

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backends, s3Env, startGateway, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 import { FaultProxy, S3Calls } from '../helpers/fault-proxy.ts';
+import { loginWhileStorageDown } from '../helpers/ftp-steps.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
 const MiB = 1024 * 1024;
@@ -142,19 +143,7 @@ if (s3 && backends().includes('s3')) {
       t.ok((await direct.get(bucket, 'slow.bin'))?.equals(body), 'bytes in S3 equal');
     });
 
-    const loginWhileDown = async (t: Test, label: string): Promise<void> => {
-      const { client } = await RawFtp.connect(gw.host, gw.port);
-      t.teardown(() => client.destroy());
-      await client.expect('AUTH TLS', 234);
-      await client.upgrade();
-      await client.expect(`USER ${s3.accessKey}`, 331);
-      const started = Date.now();
-      client.writeRaw(`PASS ${s3.secretKey}\r\n`);
-      const reply = await client.read(8000).catch(() => ({ code: -1, text: 'no reply within 8 s' }));
-      const ms = Date.now() - started;
-      t.ok(ms < 5000, `${label}: PASS answered in ${ms} ms`);
-      t.equal(reply.code, 421, `${label}: PASS answers 421 (storage unreachable), got ${reply.text}`);
-    };
+    const loginWhileDown = (t: Test, label: string): Promise<void> => loginWhileStorageDown(t, gw, s3.accessKey, s3.secretKey, label);
 
     /** On a session of its own: a transfer whose S3 calls hang ends in 451/426 within the stall timeout plus slack. */
     const hungTransfer = async (t: Test, command: string, upload?: Buffer): Promise<void> => {

@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { s3ClientFor, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
-import { eventually, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
+import { eventually, loginWhileStorageDown, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts');
@@ -193,23 +193,14 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
     });
 
     await t.test('while radosgw is down: login and LIST answer at once with an error', async (t) => {
-      const { client } = await RawFtp.connect(gw.host, gw.port);
-      t.teardown(() => client.destroy());
-      await client.expect('AUTH TLS', 234);
-      await client.upgrade();
-      await client.expect(`USER ${gw.user}`, 331);
-      const started = Date.now();
-      client.writeRaw(`PASS ${gw.password}\r\n`);
-      const pass = await replyWithin(client, 10_000);
-      t.ok(Date.now() - started < 5000, `PASS answered in ${Date.now() - started} ms`);
-      t.equal(pass.code, 421, `PASS answers 421 (storage unreachable): ${pass.text}`);
+      await loginWhileStorageDown(t, gw, gw.user, gw.password, 'radosgw down');
       const listed = await transferCode(ftp, `LIST /${bucket}`, 10_000);
       t.equal(listed.code, 451, `LIST answers 451: ${listed.text}`);
       t.match(listed.text, /temporarily unavailable/, 'and says the storage is unavailable');
       t.ok(listed.ms < 5000, `LIST answered in ${listed.ms} ms`);
       t.equal((await ftp.send('NOOP')).code, 200, 'the session goes on');
-      // The abort lib-storage sends when the upload fails cannot reach S3 either; the driver retries
-      // it with backoff. radosgw stays down until a retry has failed too.
+      // The abort the gateway sends when the upload fails cannot reach S3 either; it is retried
+      // with backoff. radosgw stays down until a retry has failed too.
       const failedAborts = (): number => gw.logs().match(/abort of a failed multipart upload failed; retrying/g)?.length ?? 0;
       t.ok(await eventually(async () => failedAborts() >= 2, 10_000), `the abort failed and was retried (${failedAborts()} failed attempts)`);
     });
