@@ -86,6 +86,7 @@ export interface GatewaySettings {
   readonly extraArgs: readonly string[];
   /** Write V8 CPU profiles (main thread and workers) here when the gateway exits. */
   readonly cpuProfDir: string | undefined;
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startGateway(settings: GatewaySettings): Promise<{ child: Child; port: number }> {
@@ -96,6 +97,7 @@ export async function startGateway(settings: GatewaySettings): Promise<{ child: 
   }
   const args = [
     ...(settings.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', settings.cpuProfDir] : []),
+    ...(settings.nodeArgs ?? []),
     settings.script,
     '--listen', '127.0.0.1:0',
     '--s3-endpoint', settings.endpoint,

@@ -25,6 +25,8 @@ export interface Options {
   readonly verify: boolean;
   readonly gateway: string;
   readonly gatewayArgs: readonly string[];
+  /** Node/V8 flags for the gateway process, before its script (e.g. --max-semi-space-size=16). */
+  readonly gatewayNodeArgs: readonly string[];
   readonly pasvPorts: string;
   readonly cpuProf: string | undefined;
   readonly json: string | undefined;
@@ -49,6 +51,7 @@ const FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--no-verify', 'do not compare downloaded bytes with the pattern (sizes are always checked)'],
   ['--gateway FILE', 'gateway entry point (default dist/cli.js; build first)'],
   ['--gateway-arg ARG', 'extra gateway flag, repeatable (e.g. --gateway-arg=--stall-timeout=60); the bench always passes --max-connections-per-ip 4096'],
+  ['--gateway-node-arg ARG', 'node flag for the gateway process, repeatable (e.g. --gateway-node-arg=--max-semi-space-size=16)'],
   ['--pasv-ports LOW-HIGH', 'gateway passive range (default 10100-12000)'],
   ['--cpu-prof DIR', 'run the gateway under node --cpu-prof, profiles in DIR/w<workers>/ (see bench/cpuprof-top.ts)'],
   ['--json FILE', 'also write every phase result as JSON'],
@@ -80,6 +83,7 @@ function integer(text: string, flag: string, min: number, max: number): number {
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
   const values = new Map<string, string>();
   const gatewayArgs: string[] = [];
+  const gatewayNodeArgs: string[] = [];
   let verify = true;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
@@ -97,6 +101,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     }
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--gateway-arg') gatewayArgs.push(value);
+    else if (flag === '--gateway-node-arg') gatewayNodeArgs.push(value);
     else if (FLAGS.some(([names]) => names.split(/ \/ | /).includes(flag))) values.set(flag, value);
     else throw new Error(`unknown flag: ${flag}\n${usage()}`);
   }
@@ -135,6 +140,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
     verify,
     gateway: path.resolve(ROOT, values.get('--gateway') ?? 'dist/cli.js'),
     gatewayArgs,
+    gatewayNodeArgs,
     pasvPorts,
     cpuProf: values.has('--cpu-prof') ? path.resolve(values.get('--cpu-prof') ?? '') : undefined,
     json: values.get('--json'),

@@ -414,6 +414,7 @@ async function main(): Promise<void> {
           queueSize: options.queueSize,
           pasvPorts: options.pasvPorts,
           extraArgs: options.gatewayArgs,
+          nodeArgs: options.gatewayNodeArgs,
           cpuProfDir: profileDir,
         });
         children.push(gateway.child);
