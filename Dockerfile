@@ -16,5 +16,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node
 EXPOSE 2121 10100-10199
-ENTRYPOINT ["node", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/cli.js"]
 CMD ["--listen", "0.0.0.0:2121", "--pasv-ports", "10100-10199", "--data-dir", "/home/node/data"]

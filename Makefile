@@ -4,6 +4,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 RGW_STATE ?= /tmp/s3ftpd-rgw-$(shell id -u)-$(notdir $(CURDIR))
 LISTEN ?= 127.0.0.1:2121
+# V8 would give the main thread 2 x 64 MiB of young generation, all of it resident under load; 16 MiB
+# semi-spaces cost no CPU (bench/RESULTS.md section 15). Workers get the same from src/data/pool.ts.
+GATEWAY_NODE_FLAGS ?= --max-semi-space-size=16
 
 .PHONY: all install build run test test-unit typecheck test-deps soak bench clean
 
@@ -22,7 +25,7 @@ typecheck: install
 	tsc -p tsconfig.test.json
 
 run: build
-	$(NODE) dist/cli.js --listen $(LISTEN) --data-dir ./data
+	$(NODE) $(GATEWAY_NODE_FLAGS) dist/cli.js --listen $(LISTEN) --data-dir ./data
 
 test-deps:
 	bash scripts/install-test-deps.sh
@@ -39,11 +42,12 @@ test: build typecheck test-deps
 test-unit: build
 	tap test/unit
 
-# A bounded soak (default 300 s: Node's TLS allocations settle only after ~30,000 connections, about
-# 100 s here): 1,000 idle sessions and 100 transfers cycling on the embedded store, bytes verified,
-# RSS sampled, flat after warm-up. SOAK_ARGS="--duration 600" for longer, "--s3" with radosgw env.
+# A bounded soak (default 300 s; the first third is warm-up, while V8 heap pages and Node's TLS
+# allocations become resident): 1,000 idle sessions and 100 transfers cycling on the embedded store,
+# bytes verified, RSS sampled, flat after warm-up. SOAK_ARGS="--duration 900" for longer, "--s3"
+# with radosgw env. The gateway runs with the same node flags as `make run`.
 soak: build
-	$(NODE) test/soak/soak.ts $(SOAK_ARGS)
+	$(NODE) test/soak/soak.ts --gateway-node-options="$(GATEWAY_NODE_FLAGS)" $(SOAK_ARGS)
 
 # The bench suite (issue 3 rows 1-7), from a fresh machine: installs radosgw and vsftpd
 # (scripts/install-bench-deps.sh), runs the gateway against bench/s3-sink.ts (bench/out/sink.json,

@@ -42,6 +42,15 @@ export interface OpenOptions {
 }
 
 const LATE_MESSAGE_GRACE_MS = 1000;
+/**
+ * V8 sizes a thread's young generation from the machine's memory (here 2 × 64 MiB semi-spaces per
+ * thread), and under steady load every page of it becomes resident: most of the soak's RSS.
+ * 16 MiB semi-spaces (V8 counts a young generation as three of them) cost no CPU per GiB in
+ * bench/RESULTS.md section 15. The main thread gets the same size from --max-semi-space-size=16
+ * on the node command line (Makefile, deploy/).
+ */
+export const WORKER_YOUNG_GENERATION_MB = 3 * 16;
+
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 export class DataPlane {
@@ -67,6 +76,7 @@ export class DataPlane {
       // The default parks idle workers in Atomics.wait, freezing their timers and sockets.
       atomics: 'disabled',
       workerData: { tls: options.tls, logLevel: options.logLevel, budget },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     // A worker that dies fails only its own tasks (they reject and their sessions answer 426);
     // the pool replaces it. Unhandled, this event would end the whole process.
