@@ -1,9 +1,24 @@
 // Creates drivers from plain targets, in whichever thread needs one; one driver per target, cached.
+//
+// The cache is bounded: a gateway that serves many keys over weeks would otherwise keep an S3
+// client (and its pooled sockets) for every key it ever saw. It keeps the most recently used
+// drivers and forgets those idle for longer than DRIVER_IDLE_MS. A forgotten driver is not closed:
+// a transfer that started with it may still be running (uploads last hours). It goes away once
+// nothing uses it and S3 has closed its idle keep-alive sockets.
 import type { StorageDriver, StorageTarget } from './driver.ts';
 import { S3Storage } from './s3.ts';
 import { LocalStorage } from './local.ts';
 
-const cache = new Map<string, StorageDriver>();
+export const MAX_CACHED_DRIVERS = 256;
+export const DRIVER_IDLE_MS = 10 * 60_000;
+
+interface CachedDriver {
+  readonly driver: StorageDriver;
+  lastUsed: number;
+}
+
+/** In least-recently-used order: a Map iterates in insertion order and every use re-inserts. */
+const cache = new Map<string, CachedDriver>();
 
 function cacheKey(target: StorageTarget): string {
   return target.kind === 's3'
@@ -11,17 +26,28 @@ function cacheKey(target: StorageTarget): string {
     : `local\0${target.dataDir}`;
 }
 
-export function driverFor(target: StorageTarget): StorageDriver {
-  const key = cacheKey(target);
-  let driver = cache.get(key);
-  if (!driver) {
-    driver = target.kind === 's3' ? new S3Storage(target) : new LocalStorage(target.dataDir);
-    cache.set(key, driver);
+function forgetStale(now: number): void {
+  for (const [key, entry] of cache) {
+    if (cache.size <= MAX_CACHED_DRIVERS && now - entry.lastUsed <= DRIVER_IDLE_MS) break;
+    cache.delete(key);
   }
+}
+
+export function driverFor(target: StorageTarget, now = Date.now()): StorageDriver {
+  const key = cacheKey(target);
+  const entry = cache.get(key);
+  if (entry) cache.delete(key);
+  const driver = entry?.driver ?? (target.kind === 's3' ? new S3Storage(target) : new LocalStorage(target.dataDir));
+  cache.set(key, { driver, lastUsed: now });
+  forgetStale(now);
   return driver;
 }
 
+export function cachedDriverCount(): number {
+  return cache.size;
+}
+
 export function closeAllDrivers(): void {
-  for (const driver of cache.values()) driver.close();
+  for (const { driver } of cache.values()) driver.close();
   cache.clear();
 }
