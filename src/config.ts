@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 
-export type SessionReusePolicy = 'required' | 'optional';
+/** required: the data connection resumes its own control connection's TLS session; address: any
+ * session a control connection from the same client address made (clients that share one session
+ * cache among parallel connections, e.g. rclone); optional: no resumption needed. */
+export type SessionReusePolicy = 'required' | 'address' | 'optional';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -31,7 +34,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 's3-path-style', boolean: true, default: 'false', help: 'path-style S3 addressing (most self-hosted S3)' },
   { flag: 'tls-cert', help: 'PEM certificate file (default: a generated self-signed one)' },
   { flag: 'tls-key', help: 'PEM private key file' },
-  { flag: 'tls-session-reuse', default: 'required', help: 'data connections must resume the control TLS session: required|optional' },
+  { flag: 'tls-session-reuse', default: 'required', help: 'data connections must resume a TLS session: required (their control connection\'s), address (any control connection\'s from the same client address; rclone), optional' },
   { flag: 'allow-clear-data', boolean: true, default: 'false', help: 'allow PROT C (unencrypted data connections)' },
   { flag: 'workers', default: '2', help: 'data-plane worker threads' },
   { flag: 'data-dir', default: './data', help: 'directory of the embedded store' },
@@ -135,7 +138,7 @@ const schema = z
     's3-path-style': flagBoolean,
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
-    'tls-session-reuse': z.enum(['required', 'optional']),
+    'tls-session-reuse': z.enum(['required', 'address', 'optional']),
     'allow-clear-data': flagBoolean,
     workers: integer(1, 64),
     'data-dir': z.string().min(1),

@@ -7,7 +7,7 @@ import type { DataPlane, PassiveChannel } from '../data/pool.ts';
 import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
 import { driverFor } from '../storage/index.ts';
 import { formatReply } from './replies.ts';
-import { wrapServerSocket, createServerContext, newSessionBinding, type TlsMaterial } from './tls.ts';
+import { wrapServerSocket, createServerContext, newSessionBinding, addressSessionBinding, type TlsMaterial } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { plainAddress } from '../net-address.ts';
 import { log } from '../log.ts';
@@ -54,7 +54,7 @@ export interface TransferState {
 export class Session {
   readonly id = randomUUID().slice(0, 8);
   /** Session id context shared by this control connection's TLS and its data connections. */
-  readonly tlsBinding = newSessionBinding();
+  readonly tlsBinding: string;
   readonly server: ServerContext;
   readonly remoteAddress: string;
   readonly localAddress: string;
@@ -86,6 +86,7 @@ export class Session {
     this.#onLine = onLine;
     this.remoteAddress = plainAddress(socket.remoteAddress);
     this.localAddress = plainAddress(socket.localAddress);
+    this.tlsBinding = server.config.tlsSessionReuse === 'address' ? addressSessionBinding(this.remoteAddress) : newSessionBinding();
     this.#idleTimer = setTimeout(() => this.#onIdle(), server.config.idleTimeoutMs).unref();
     this.#loginTimer = setTimeout(() => this.#onLoginTimeout(), server.config.loginTimeoutMs).unref();
     this.#attach(socket);

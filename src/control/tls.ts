@@ -3,7 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
@@ -94,6 +94,17 @@ export async function loadTlsMaterial(config: Config, previous?: TlsMaterial, ge
 export function newSessionBinding(): string {
   // OpenSSL allows at most 32 bytes of session id context.
   return randomBytes(16).toString('hex');
+}
+
+// Random per process, so the binding of an address cannot be known or chosen from outside.
+const addressBindingKey = randomBytes(32);
+
+/**
+ * One binding for every control connection from a client address (--tls-session-reuse address):
+ * a data connection may resume a session that any of them made, but none made from elsewhere.
+ */
+export function addressSessionBinding(address: string): string {
+  return createHmac('sha256', addressBindingKey).update(address).digest('hex').slice(0, 32);
 }
 
 /**

@@ -16,13 +16,15 @@ export interface RunResult {
 export interface RunOptions {
   readonly timeoutMs: number;
   readonly cwd?: string;
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Spawns a program without a shell, collects its output and kills it (by its own PID) on timeout. */
 export function run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(program, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -113,6 +115,26 @@ export function lftp(gw: Gateway, commands: readonly string[], options: RunOptio
 }
 
 export { lftpQuote };
+
+/**
+ * Runs rclone against the gateway as the remote `:ftp:` (set up from the environment, no config
+ * file), the way the README sets it up: explicit TLS, certificate not checked.
+ */
+export async function rclone(gw: Gateway, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const obscured = await run('rclone', ['obscure', gw.password], { timeoutMs: 10_000 });
+  if (obscured.code !== 0) throw new Error(`rclone obscure: ${describe(obscured)}`);
+  const env = {
+    RCLONE_CONFIG: '/dev/null',
+    RCLONE_FTP_HOST: gw.host,
+    RCLONE_FTP_PORT: String(gw.port),
+    RCLONE_FTP_USER: gw.user,
+    RCLONE_FTP_PASS: obscured.stdout.trim(),
+    RCLONE_FTP_EXPLICIT_TLS: 'true',
+    RCLONE_FTP_NO_CHECK_CERTIFICATE: 'true',
+    ...options.env,
+  };
+  return run('rclone', ['--retries', '1', '--low-level-retries', '1', ...args], { ...options, env });
+}
 
 export interface FtplibStep {
   readonly op: 'cwd' | 'mkd' | 'stor' | 'retr' | 'mlsd' | 'nlst' | 'size';

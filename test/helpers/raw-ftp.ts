@@ -31,8 +31,8 @@ export class RawFtp {
     this.#listen(socket);
   }
 
-  static async connect(host: string, port: number): Promise<{ client: RawFtp; greeting: FtpReply }> {
-    const socket = net.connect({ host, port, noDelay: true });
+  static async connect(host: string, port: number, localAddress?: string): Promise<{ client: RawFtp; greeting: FtpReply }> {
+    const socket = net.connect({ host, port, noDelay: true, localAddress });
     await once(socket, 'connect');
     const client = new RawFtp(socket, host);
     const greeting = await client.read();
@@ -40,8 +40,8 @@ export class RawFtp {
   }
 
   /** Connects, upgrades to TLS, logs in and sets PBSZ 0 / PROT P. */
-  static async login(host: string, port: number, user: string, password: string): Promise<RawFtp> {
-    const { client } = await RawFtp.connect(host, port);
+  static async login(host: string, port: number, user: string, password: string, localAddress?: string): Promise<RawFtp> {
+    const { client } = await RawFtp.connect(host, port, localAddress);
     await client.expect('AUTH TLS', 234);
     await client.upgrade();
     await client.expect(`USER ${user}`, 331);

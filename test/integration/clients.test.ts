@@ -9,7 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
 import { backends, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
-import { curl, curlBody, curlCode, describe, ftpUrl, ftplib, lftp, lftpQuote, type FtplibOutput } from '../helpers/clients.ts';
+import { curl, curlBody, curlCode, describe, ftpUrl, ftplib, lftp, lftpQuote, rclone, type FtplibOutput } from '../helpers/clients.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
 
@@ -260,6 +260,60 @@ async function ftplibOptionalReuse(t: Test, backend: Parameters<typeof startGate
   t.same(output?.results[2]?.names?.map((n) => n.split('/').pop()), ['plain.bin'], 'NLST lists the file');
 }
 
+/**
+ * rclone shares one TLS session cache among its parallel control connections, so a data connection
+ * often resumes a session that another of its control connections made: it needs
+ * --tls-session-reuse address (the default, required, answers 522 to such data connections).
+ */
+async function rcloneClient(t: Test, backend: Parameters<typeof startGateway>[0]): Promise<void> {
+  const gw = await startGateway(backend, { extraArgs: ['--tls-session-reuse', 'address'] });
+  t.teardown(() => gw.stop());
+  const bucket = await bucketOn(t, gw, 'rclone');
+  const dir = await scratch(t);
+  const files: Array<[string, Buffer]> = [
+    ['a.bin', randomBytes(3 * MiB + 17)],
+    ['sub/b.txt', Buffer.from('hello from rclone\n')],
+    ['sub/ü €.bin', randomBytes(100)],
+    ...Array.from({ length: 12 }, (_, i): [string, Buffer] => [`many/f${i}.bin`, randomBytes(randomInt(1, 40_000))]),
+  ];
+  for (const [name, body] of files) {
+    await mkdir(path.dirname(path.join(dir, 'src', name)), { recursive: true });
+    await writeFile(path.join(dir, 'src', name), body);
+  }
+  const rc = (args: string[]): ReturnType<typeof rclone> => rclone(gw, args, { timeoutMs: 90_000 });
+
+  const copied = await rc(['copy', path.join(dir, 'src'), `:ftp:${bucket}/dir`]);
+  t.equal(copied.code, 0, `rclone copy (4 transfers, 8 checkers in parallel): ${describe(copied)}`);
+  for (const [name, body] of files) same(t, await gw.probe.get(bucket, `dir/${name}`), body, `rclone copy stored dir/${name}`);
+
+  const checked = await rc(['check', '--download', path.join(dir, 'src'), `:ftp:${bucket}/dir`]);
+  t.equal(checked.code, 0, `rclone check --download: ${describe(checked)}`);
+  t.match(checked.stderr, /: 0 differences found/, 'rclone check finds no difference');
+  t.match(checked.stderr, new RegExp(`: ${files.length} matching files`), 'every file matches byte for byte');
+
+  const moved = await rc(['moveto', `:ftp:${bucket}/dir/a.bin`, `:ftp:${bucket}/moved/a2.bin`]);
+  t.equal(moved.code, 0, `rclone moveto: ${describe(moved)}`);
+  t.equal(await gw.probe.get(bucket, 'dir/a.bin'), undefined, 'moveto: the old key is gone');
+  same(t, await gw.probe.get(bucket, 'moved/a2.bin'), files[0]?.[1] ?? Buffer.alloc(0), 'moveto: the new key holds the bytes');
+
+  const listed = await rc(['lsf', '-R', `:ftp:${bucket}`]);
+  t.equal(listed.code, 0, `rclone lsf -R: ${describe(listed)}`);
+  t.ok(listed.stdout.split('\n').includes('dir/sub/ü €.bin'), 'lsf -R lists the UTF-8 name');
+  t.ok(listed.stdout.split('\n').includes('moved/a2.bin'), 'lsf -R lists the moved file');
+
+  const back = await rc(['copy', `:ftp:${bucket}`, path.join(dir, 'back')]);
+  t.equal(back.code, 0, `rclone copy back: ${describe(back)}`);
+  for (const [name, body] of files.slice(1)) {
+    same(t, await readFile(path.join(dir, 'back', 'dir', name)).catch(() => undefined), body, `copied back dir/${name}`);
+  }
+
+  const purged = await rc(['purge', `:ftp:${bucket}/dir`]);
+  t.equal(purged.code, 0, `rclone purge: ${describe(purged)}`);
+  t.same(await gw.probe.keys(bucket, 'dir'), [], 'purge removes everything under dir');
+  t.equal(await gw.probe.openUploads(bucket), 0, 'no upload left open');
+  t.notMatch(gw.logs(), /"code":522/, 'no data connection was refused for its TLS session');
+}
+
 async function basicFtpClient(t: Test, gw: Gateway): Promise<void> {
   const bucket = await bucketOn(t, gw, 'basicftp');
   const client = new Client(30_000);
@@ -313,5 +367,6 @@ for (const backend of backends()) {
     await t.test('Python ftplib: session-resuming FTP_TLS works; an unmodified one gets 522', (t) => ftplibClient(t, gw));
     await t.test('Python ftplib: an unmodified FTP_TLS works with --tls-session-reuse optional', (t) => ftplibOptionalReuse(t, backend));
     await t.test('basic-ftp: ensureDir, uploadFrom, downloadTo, list, rename, remove, removeDir', (t) => basicFtpClient(t, gw));
+    await t.test('rclone: copy, check --download, moveto, lsf, copy back, purge (--tls-session-reuse address)', (t) => rcloneClient(t, backend));
   });
 }

@@ -365,6 +365,34 @@ for (const backend of backends()) {
       t.equal((await ftp.send('PROT S')).code, 536, 'other levels stay refused');
     });
 
+    await t.test('--tls-session-reuse address: a session from any control connection of the same address, none from elsewhere', async (t) => {
+      const byAddress = await gateway(t, backend, ['--tls-session-reuse', 'address']);
+      const b = await bucket(t, byAddress, 'byaddr');
+      const ftp = await session(t, byAddress);
+      const sibling = await session(t, byAddress);
+      const elsewhere = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, '127.0.0.2');
+      t.teardown(() => elsewhere.quit());
+      const cases: Array<[label: string, borrowed: Buffer | undefined, expected: number]> = [
+        ['the session of another control connection from 127.0.0.1', sibling.tlsSession, 226],
+        ['the session of a control connection from 127.0.0.2', elsewhere.tlsSession, 522],
+        ['no session (a full handshake)', undefined, 522],
+      ];
+      for (const [i, [label, borrowed, expected]] of cases.entries()) {
+        const port = await ftp.epsv();
+        const raw = net.connect({ host: byAddress.host, port });
+        await once(raw, 'connect');
+        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed });
+        data.on('error', () => undefined);
+        await once(data, 'secureConnect');
+        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        const up = await ftp.send(`STOR /${b}/f${i}.bin`);
+        data.end(label);
+        const final = up.code === 150 ? await ftp.read() : up;
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
+        t.equal((await byAddress.probe.get(b, `f${i}.bin`))?.toString(), expected === 226 ? label : undefined, `${label}: ${expected === 226 ? 'stored' : 'nothing stored'}`);
+      }
+    });
+
     await t.test('--tls-session-reuse optional: a fresh TLS session on the data connection works', async (t) => {
       const lax = await gateway(t, backend, ['--tls-session-reuse', 'optional']);
       const b = await bucket(t, lax, 'optional');

@@ -28,7 +28,7 @@ async function openPassive(session: Session): Promise<PassiveChannel> {
       controlAddress: session.remoteAddress,
       tls: session.protection === 'P',
       tlsBinding: session.tlsBinding,
-      requireSessionReuse: config.tlsSessionReuse === 'required',
+      requireSessionReuse: config.tlsSessionReuse !== 'optional',
       target: session.target,
     });
     session.passive = channel;
