@@ -448,5 +448,21 @@ for (const backend of backends()) {
       const logs = guarded.logs();
       t.notOk(secrets.some((s) => logs.includes(s)), 'no tried secret is in the logs');
     });
+
+    await t.test('--allow-list: an allow-listed address is never banned', async (t) => {
+      const trusting = await gateway(t, backend, ['--max-login-failures', '2', '--allow-list', '127.0.0.9, 127.0.0.1']);
+      const ftp = await plain(t, trusting);
+      await ftp.expect('AUTH TLS', 234);
+      await ftp.upgrade();
+      for (let i = 0; i < 3; i += 1) {
+        await ftp.expect(`USER ${trusting.user}`, 331);
+        t.equal((await ftp.send(`PASS wrong-${i}`)).code, 530, `failure ${i + 1} answers 530`);
+      }
+      const { client, greeting } = await RawFtp.connect(trusting.host, trusting.port);
+      t.teardown(() => client.destroy());
+      t.equal(greeting.code, 220, `3 failures against a limit of 2, and 127.0.0.1 still gets 220: ${greeting.text}`);
+      await ftp.expect(`USER ${trusting.user}`, 331);
+      t.equal((await ftp.send(`PASS ${trusting.password}`)).code, 230, 'and the right secret logs in');
+    });
   });
 }
