@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
+import { TlsSessionStore } from './control/tls-sessions.ts';
 import { Session, type Authenticator, type ServerContext } from './control/session.ts';
 import { dispatch } from './control/commands.ts';
 import { Reply, formatReply } from './control/replies.ts';
@@ -73,6 +74,7 @@ export async function startServer({ config, tls: material, authenticator, storag
     config,
     tlsMaterial: () => currentMaterial,
     dataPlane,
+    tlsSessions: new TlsSessionStore(),
     authenticator,
     loginGuard,
     now: () => new Date(),

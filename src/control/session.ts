@@ -7,6 +7,7 @@ import type { DataPlane, PassiveChannel } from '../data/pool.ts';
 import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
 import { driverFor } from '../storage/index.ts';
 import { formatReply } from './replies.ts';
+import type { TlsSessionRecord, TlsSessionStore } from './tls-sessions.ts';
 import { wrapServerSocket, createServerContext, newSessionBinding, addressSessionBinding, type TlsMaterial } from './tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { plainAddress } from '../net-address.ts';
@@ -34,6 +35,8 @@ export interface ServerContext {
   /** The current certificate, key and ticket keys (replaced when the certificate is reloaded). */
   tlsMaterial(): TlsMaterial;
   readonly dataPlane: DataPlane;
+  /** TLS 1.2 sessions of control connections, by binding, for data connections that resume by id. */
+  readonly tlsSessions: TlsSessionStore;
   readonly authenticator: Authenticator;
   readonly loginGuard: LoginGuard;
   readonly now: () => Date;
@@ -206,7 +209,8 @@ export class Session {
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);
-    const secure = wrapServerSocket(plain as net.Socket, createServerContext(this.server.tlsMaterial(), this.tlsBinding));
+    const onNew = (record: TlsSessionRecord): void => this.server.tlsSessions.record(this.tlsBinding, record);
+    const secure = wrapServerSocket(plain, createServerContext(this.server.tlsMaterial(), this.tlsBinding), { onNew });
     this.#socket = secure;
     this.tlsActive = true;
     this.#attach(secure);
@@ -232,6 +236,8 @@ export class Session {
     this.passive?.cancel();
     this.transfer?.channel.cancel();
     for (const listener of this.#closeListeners.splice(0)) listener();
+    // With --tls-session-reuse address, other connections from the address share the binding.
+    if (this.server.config.tlsSessionReuse !== 'address') this.server.tlsSessions.forget(this.tlsBinding);
     log.info('session closed', { session: this.id, remote: this.remoteAddress, user: this.accessKeyId });
   }
 }

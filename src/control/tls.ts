@@ -3,6 +3,9 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { sessionEvents, type SessionHooks } from './tls-sessions.ts';
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
 import type { Config } from '../config.ts';
@@ -125,7 +128,12 @@ export function createServerContext(material: TlsMaterial, sessionBinding: strin
   });
 }
 
-/** Wraps an accepted TCP socket as the server side of a TLS connection. */
-export function wrapServerSocket(socket: import('node:net').Socket, context: tls.SecureContext): tls.TLSSocket {
-  return new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+/**
+ * The server side of a TLS connection over `socket` (a TCP socket, or any duplex carrying one).
+ * `sessions` records and resumes TLS 1.2 sessions by id (tls-sessions.ts); Node raises those events
+ * on the socket's `server`, which only needs to be an EventEmitter for them.
+ */
+export function wrapServerSocket(socket: Duplex, context: tls.SecureContext, sessions: SessionHooks = {}): tls.TLSSocket {
+  const server = sessionEvents(sessions) as unknown as net.Server;
+  return new tls.TLSSocket(socket, { isServer: true, secureContext: context, server });
 }

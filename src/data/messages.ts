@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import type { Entry, ListingFormat } from '../listing.ts';
+import type { TlsSessionRecord } from '../control/tls-sessions.ts';
 
 /** What the main thread submits to the pool for one PASV/EPSV. */
 export interface PassiveTask {
@@ -15,6 +16,8 @@ export interface PassiveTask {
   readonly tls: boolean;
   /** The control connection's session id context: only its sessions resume here. */
   readonly tlsBinding: string;
+  /** Its TLS 1.2 sessions, for clients that resume by session id rather than by ticket. */
+  readonly tlsSessions: readonly TlsSessionRecord[];
   readonly requireSessionReuse: boolean;
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;

@@ -3,6 +3,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { TlsMaterial } from '../control/tls.ts';
+import type { TlsSessionRecord } from '../control/tls-sessions.ts';
 import { log, type LogLevel } from '../log.ts';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import { PassivePorts } from './passive-ports.ts';
@@ -37,6 +38,7 @@ export interface OpenOptions {
   readonly controlAddress: string;
   readonly tls: boolean;
   readonly tlsBinding: string;
+  readonly tlsSessions: readonly TlsSessionRecord[];
   readonly requireSessionReuse: boolean;
   readonly target: StorageTarget;
 }
@@ -97,6 +99,7 @@ export class DataPlane {
       controlAddress: options.controlAddress,
       tls: options.tls,
       tlsBinding: options.tlsBinding,
+      tlsSessions: options.tlsSessions,
       requireSessionReuse: options.requireSessionReuse,
       acceptTimeoutMs: this.#options.acceptTimeoutMs,
       stallTimeoutMs: this.#options.stallTimeoutMs,

@@ -4,6 +4,8 @@
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Duplex } from 'node:stream';
+import { wrapServerSocket } from '../control/tls.ts';
+import type { SessionHooks } from '../control/tls-sessions.ts';
 
 interface WithReadableState {
   readonly _readableState?: { readonly ended?: boolean };
@@ -46,7 +48,7 @@ export function duplexOver(raw: net.Socket): Duplex {
  * makes it fail with an error instead. `raw` must come from a server with allowHalfOpen, so TLS
  * can still answer after the peer's FIN.
  */
-export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): tls.TLSSocket {
+export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext, sessions: SessionHooks = {}): tls.TLSSocket {
   let secure: tls.TLSSocket | undefined;
   const between = duplexOver(raw);
   let tcpEnded = false;
@@ -67,6 +69,6 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext): t
     const clean = secure !== undefined && hasPushedEnd(secure);
     if (!clean) secure?.destroy(new Error('data connection ended without TLS close_notify'));
   });
-  secure = new tls.TLSSocket(between, { isServer: true, secureContext: context });
+  secure = wrapServerSocket(between, context, sessions);
   return secure;
 }

@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { workerData, BroadcastChannel } from 'node:worker_threads';
-import { createServerContext, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../control/tls.ts';
+import { createServerContext, wrapServerSocket, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../control/tls.ts';
 import { wrapWithEofCheck } from './tls-eof.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
@@ -130,8 +130,9 @@ async function secureWhenKnown(raw: net.Socket, commandArrived: Promise<Transfer
   const first = await Promise.race([firstBytes, commandArrived]);
   stopWatching();
   const context = contextFor(task.tlsBinding);
-  if (first === 'bytes' || first === undefined || first.op === 'store') return wrapWithEofCheck(raw, context);
-  return new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+  const sessions = { known: task.tlsSessions };
+  if (first === 'bytes' || first === undefined || first.op === 'store') return wrapWithEofCheck(raw, context, sessions);
+  return wrapServerSocket(raw, context, sessions);
 }
 
 async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void> {

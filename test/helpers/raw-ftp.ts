@@ -16,6 +16,13 @@ export interface TransferResult {
   readonly data: Buffer;
 }
 
+export interface ConnectOptions {
+  /** The local address to connect from (e.g. 127.0.0.2, to look like another client). */
+  readonly localAddress?: string;
+  /** TLS client options for the control and data connections (e.g. maxVersion, secureOptions). */
+  readonly tls?: tls.ConnectionOptions;
+}
+
 export class RawFtp {
   #socket: net.Socket | tls.TLSSocket;
   #buffer = '';
@@ -25,23 +32,26 @@ export class RawFtp {
   #closed = false;
   readonly host: string;
 
-  private constructor(socket: net.Socket, host: string) {
+  readonly #tlsOptions: tls.ConnectionOptions;
+
+  private constructor(socket: net.Socket, host: string, tlsOptions: tls.ConnectionOptions) {
     this.#socket = socket;
     this.host = host;
+    this.#tlsOptions = tlsOptions;
     this.#listen(socket);
   }
 
-  static async connect(host: string, port: number, localAddress?: string): Promise<{ client: RawFtp; greeting: FtpReply }> {
-    const socket = net.connect({ host, port, noDelay: true, localAddress });
+  static async connect(host: string, port: number, options: ConnectOptions = {}): Promise<{ client: RawFtp; greeting: FtpReply }> {
+    const socket = net.connect({ host, port, noDelay: true, localAddress: options.localAddress });
     await once(socket, 'connect');
-    const client = new RawFtp(socket, host);
+    const client = new RawFtp(socket, host, options.tls ?? {});
     const greeting = await client.read();
     return { client, greeting };
   }
 
   /** Connects, upgrades to TLS, logs in and sets PBSZ 0 / PROT P. */
-  static async login(host: string, port: number, user: string, password: string, localAddress?: string): Promise<RawFtp> {
-    const { client } = await RawFtp.connect(host, port, localAddress);
+  static async login(host: string, port: number, user: string, password: string, options: ConnectOptions = {}): Promise<RawFtp> {
+    const { client } = await RawFtp.connect(host, port, options);
     await client.expect('AUTH TLS', 234);
     await client.upgrade();
     await client.expect(`USER ${user}`, 331);
@@ -122,7 +132,7 @@ export class RawFtp {
     const plain = this.#socket as net.Socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
-    const secure = tls.connect({ socket: plain, rejectUnauthorized: false, servername: undefined });
+    const secure = tls.connect({ ...this.#tlsOptions, socket: plain, rejectUnauthorized: false, servername: undefined });
     await once(secure, 'secureConnect');
     this.#socket = secure;
     this.#listen(secure);
@@ -146,6 +156,7 @@ export class RawFtp {
     await once(raw, 'connect');
     if (options.tls === false) return raw;
     const secure = tls.connect({
+      ...this.#tlsOptions,
       socket: raw,
       rejectUnauthorized: false,
       session: options.resume === false ? undefined : this.tlsSession,

@@ -103,6 +103,30 @@ async function curlClient(t: Test, gw: Gateway): Promise<void> {
   t.match(missing.stderr, /550/, 'DELE of a missing file answers 550');
 }
 
+/**
+ * curl on TLS 1.2 resumes by session id only (it turns tickets off), so the data connections need
+ * the control connection's session kept by the server; two URLs in one run reuse one control
+ * connection for two data connections.
+ */
+async function curlTls12(t: Test, gw: Gateway): Promise<void> {
+  const bucket = await bucketOn(t, gw, 'curl12');
+  const dir = await scratch(t);
+  const body = randomBytes(5 * MiB + 99);
+  await writeFile(path.join(dir, 'up.bin'), body);
+  const tls12 = ['--tls-max', '1.2'];
+  const up = await curl(gw, [...tls12, '-T', path.join(dir, 'up.bin'), ftpUrl(gw, `/${bucket}/up.bin`)], { timeoutMs: 60_000 });
+  t.equal(up.code, 0, `curl --tls-max 1.2 -T: ${describe(up)}`);
+  same(t, await gw.probe.get(bucket, 'up.bin'), body, 'the store holds what curl sent over TLS 1.2');
+  const down = await curl(gw, [...tls12, '-o', path.join(dir, 'down.bin'), ftpUrl(gw, `/${bucket}/up.bin`)], { timeoutMs: 60_000 });
+  t.equal(down.code, 0, `curl --tls-max 1.2 download: ${describe(down)}`);
+  same(t, await readFile(path.join(dir, 'down.bin')).catch(() => undefined), body, 'the download over TLS 1.2 equals');
+  const twice = await curl(gw, [...tls12, '-v', ftpUrl(gw, `/${bucket}/`), ftpUrl(gw, `/${bucket}/`)], { timeoutMs: 30_000 });
+  t.equal(twice.code, 0, `two listings in one curl run: ${describe(twice)}`);
+  t.equal(curlBody(twice).split(/\r?\n/).filter((line) => line.endsWith(' up.bin')).length, 2, 'both listings show the file');
+  t.match(twice.stderr, /SSL connection using TLSv1\.2/, 'the connection used TLS 1.2');
+  t.match(twice.stderr, /SSL re-using session ID/, 'curl resumed by session id');
+}
+
 /** Many small uploads, one curl per file (TLS 1.3, resumed session): each 226 must mean the whole file. */
 async function curlManySmall(t: Test, gw: Gateway): Promise<void> {
   const bucket = await bucketOn(t, gw, 'curl-many');
@@ -362,6 +386,7 @@ for (const backend of backends()) {
     t.teardown(() => gw.stop());
     await t.test('curl: upload, download, resume, list, names, create dirs, rename, delete', (t) => curlClient(t, gw));
     await t.test('curl: 50 small uploads each arrive whole', (t) => curlManySmall(t, gw));
+    await t.test('curl on TLS 1.2 (session ids, no tickets): upload, download, two listings in one run', (t) => curlTls12(t, gw));
     await t.test('lftp: put, get, ls, cls, nlist, mkdir, mv, rm, rmdir, mirror both ways', (t) => lftpClient(t, gw));
     await t.test('lftp: a transfer does not stall on the wait for 150', (t) => lftpLatency(t, gw));
     await t.test('Python ftplib: session-resuming FTP_TLS works; an unmodified one gets 522', (t) => ftplibClient(t, gw));

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { duplexOver } from '../../src/data/tls-eof.ts';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { constants, randomBytes } from 'node:crypto';
 import { backends, startGateway, type BackendName, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 import { bucket, eventually, session, type Teardown } from '../helpers/ftp-steps.ts';
@@ -257,6 +257,36 @@ for (const backend of backends()) {
       t.same(await gw.probe.keys(b), [], 'nothing was written to the store');
     });
 
+    await t.test('TLS 1.2 without tickets (resumption by session id): its own session resumes, another connection\'s does not', async (t) => {
+      const b = await bucket(t, gw, 'sessid');
+      // What curl does: TLS 1.2 with SSL_OP_NO_TICKET, so the server must keep the session by id.
+      const tls12 = { tls: { maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET } } as const;
+      const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password, tls12);
+      t.teardown(() => ftp.quit());
+      const other = await RawFtp.login(gw.host, gw.port, gw.user, gw.password, tls12);
+      t.teardown(() => other.quit());
+      const cases: Array<[label: string, session: Buffer | undefined, expected: number]> = [
+        ['its own control connection\'s session', ftp.tlsSession, 226],
+        ['its own session again', ftp.tlsSession, 226],
+        ['another control connection\'s session', other.tlsSession, 522],
+      ];
+      for (const [i, [label, borrowed, expected]] of cases.entries()) {
+        const port = await ftp.epsv();
+        const raw = net.connect({ host: gw.host, port });
+        await once(raw, 'connect');
+        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed, ...tls12.tls });
+        data.on('error', () => undefined);
+        await once(data, 'secureConnect');
+        t.equal(data.getProtocol(), 'TLSv1.2');
+        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        const up = await ftp.send(`STOR /${b}/f${i}.bin`);
+        data.end(label);
+        const final = up.code === 150 ? await ftp.read() : up;
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
+        t.equal((await gw.probe.get(b, `f${i}.bin`))?.toString(), expected === 226 ? label : undefined, `${label}: ${expected === 226 ? 'stored' : 'nothing stored'}`);
+      }
+    });
+
     await t.test('a data connection from another IP is dropped and the transfer goes on', async (t) => {
       const b = await bucket(t, gw, 'theft');
       const body = randomBytes(256 * 1024 + 3);
@@ -370,7 +400,7 @@ for (const backend of backends()) {
       const b = await bucket(t, byAddress, 'byaddr');
       const ftp = await session(t, byAddress);
       const sibling = await session(t, byAddress);
-      const elsewhere = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, '127.0.0.2');
+      const elsewhere = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, { localAddress: '127.0.0.2' });
       t.teardown(() => elsewhere.quit());
       const cases: Array<[label: string, borrowed: Buffer | undefined, expected: number]> = [
         ['the session of another control connection from 127.0.0.1', sibling.tlsSession, 226],

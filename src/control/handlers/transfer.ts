@@ -28,6 +28,7 @@ async function openPassive(session: Session): Promise<PassiveChannel> {
       controlAddress: session.remoteAddress,
       tls: session.protection === 'P',
       tlsBinding: session.tlsBinding,
+      tlsSessions: session.server.tlsSessions.sessionsOf(session.tlsBinding),
       requireSessionReuse: config.tlsSessionReuse !== 'optional',
       target: session.target,
     });
