@@ -1,5 +1,5 @@
 // Issue 3, row 5: 4 KiB STOR and RETR per second over one and 32 sessions, and EPSV → 229 latency.
-//   node bench/small-files.ts [--seconds 10] [--s3-endpoint URL]   (default: the embedded store)
+//   node bench/small-files.ts [--seconds 10] [--s3-endpoint URL] [--gateway FILE]   (default: the embedded store, dist/cli.js)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +15,10 @@ const flag = (name: string, fallback: string): string => {
 const seconds = Number(flag('seconds', '10'));
 const endpoint = flag('s3-endpoint', '');
 const root = path.resolve(import.meta.dirname, '..');
+const gatewayScript = flag('gateway', path.join(root, 'dist/cli.js'));
 const dataDir = mkdtempSync(path.join(tmpdir(), 's3ftpd-small-'));
 const store = endpoint ? ['--s3-endpoint', endpoint, '--s3-path-style'] : ['--data-dir', dataDir];
-const child = spawn(process.execPath, [path.join(root, 'dist/cli.js'), '--listen', '127.0.0.1:0', '--max-connections-per-ip', '100', '--log-level', 'warn', ...store], {
+const child = spawn(process.execPath, [gatewayScript, '--listen', '127.0.0.1:0', '--max-connections-per-ip', '100', '--log-level', 'warn', ...store], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
