@@ -165,14 +165,20 @@ interface Progress {
   storageFailed: boolean;
 }
 
-async function store(socket: Readable, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
+async function store(socket: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {
   // The socket is the upload body itself, with no copy in between: it ends only after a TLS
   // close_notify and fails on a reset, a bare TCP end or a cancel, and a failing body makes the
   // driver abort the upload. It may also have ended before the command arrived (an empty file).
   // No 'data' listener here: it would start the socket flowing before the driver reads it.
   armCrashFailpoint(command.key, socket);
-  const result = await driverFor(task.target).write(command.bucket, command.key, socket, signal);
-  progress.bytes = result.bytes;
+  try {
+    const result = await driverFor(task.target).write(command.bucket, command.key, socket, signal);
+    progress.bytes = result.bytes;
+  } catch (error) {
+    // For the log and xferlog: what arrived before the failure (none of it was stored).
+    progress.bytes = socket.bytesRead;
+    throw error;
+  }
 }
 
 async function retrieve(socket: Writable, command: Extract<TransferCommand, { op: 'retrieve' }>, task: PassiveTask, signal: AbortSignal, progress: Progress): Promise<void> {

@@ -67,6 +67,13 @@ async function controlTls(gw: Gateway, options: tls.ConnectionOptions): Promise<
  * A TLS data connection whose TCP socket stays in our hands: TLS writes through a duplex to it,
  * so `raw.end()` sends a FIN with no close_notify and `raw.resetAndDestroy()` sends a RST.
  */
+/** The last transfer log line of the gateway for this path, if any. */
+function transferLogged(gw: Gateway, path: string): { code: number; bytes: number } | undefined {
+  const lines = gw.logs().split('\n').filter((line) => line.includes('"msg":"transfer"') && line.includes(`"path":${JSON.stringify(path)}`));
+  const last = lines.at(-1);
+  return last === undefined ? undefined : (JSON.parse(last) as { code: number; bytes: number });
+}
+
 async function rawTlsData(ftp: RawFtp, port: number, beforeTls?: () => Promise<void>): Promise<{ raw: net.Socket; secure: tls.TLSSocket }> {
   const raw = net.connect({ host: ftp.host, port });
   raw.on('error', () => undefined);
@@ -346,6 +353,9 @@ for (const backend of backends()) {
         else secure.destroy();
         const final = await ftp.read(60_000);
         t.equal(final.code, 426, `${c.name}: 426 (${final.text})`);
+        const logged = await eventually(async () => transferLogged(gw, `/${b}/${key}`) !== undefined, 5000);
+        const bytes = transferLogged(gw, `/${b}/${key}`)?.bytes ?? -1;
+        t.ok(logged && bytes <= c.sent && (c.cut === 'reset' || bytes > 0), `${c.name}: the log shows the ${bytes} bytes received of ${c.sent} sent`);
         t.same(await gw.probe.get(b, key), previous, `${c.name}: the previous object is unchanged`);
         t.ok(await eventually(async () => (await gw.probe.openUploads(b)) === 0, 10_000), `${c.name}: no multipart upload left`);
         raw?.destroy();
