@@ -1,7 +1,7 @@
 // The embedded store's single access key: created on first start, only a hash of the secret kept.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomInt, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { STATE_DIR } from './local.ts';
 
@@ -21,6 +21,15 @@ export interface LocalCredentials {
   verify(accessKeyId: string, secret: string): Promise<boolean>;
 }
 
+// Letters and digits only, like an S3 secret's length: a secret starting with '-' reads as an
+// option to command-line clients (`rclone obscure`, `lftp -u`), and '/' or '+' need escaping in URLs.
+const SECRET_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const SECRET_LENGTH = 40;
+
+function randomSecret(): string {
+  return Array.from({ length: SECRET_LENGTH }, () => SECRET_ALPHABET[randomInt(SECRET_ALPHABET.length)]).join('');
+}
+
 function randomAccessKey(): string {
   const bytes = randomBytes(20);
   return Array.from(bytes, (b) => KEY_ALPHABET[b % KEY_ALPHABET.length]).join('');
@@ -34,7 +43,7 @@ export async function loadOrCreateCredentials(dataDir: string): Promise<LocalCre
     stored = JSON.parse(await fs.readFile(file, 'utf8')) as StoredCredentials;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    newSecret = randomBytes(30).toString('base64url');
+    newSecret = randomSecret();
     const salt = randomBytes(16);
     stored = {
       accessKeyId: randomAccessKey(),
