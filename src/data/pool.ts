@@ -44,6 +44,7 @@ export interface OpenOptions {
 }
 
 const LATE_MESSAGE_GRACE_MS = 1000;
+
 /**
  * V8 sizes a thread's young generation from the machine's memory (here 2 × 64 MiB semi-spaces per
  * thread), and under steady load every page of it becomes resident: most of the soak's RSS.
@@ -51,7 +52,7 @@ const LATE_MESSAGE_GRACE_MS = 1000;
  * bench/RESULTS.md section 15. The main thread gets the same size from --max-semi-space-size=16
  * on the node command line (Makefile, deploy/).
  */
-export const WORKER_YOUNG_GENERATION_MB = 3 * 16;
+const WORKER_YOUNG_GENERATION_MB = 3 * 16;
 
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
