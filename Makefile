@@ -66,7 +66,7 @@ bench: $(if $(BENCH_GATEWAY),install,build)
 	bash scripts/install-bench-deps.sh
 	@mkdir -p bench/out
 	@trap 'bash scripts/radosgw-stop.sh $(BENCH_RGW_STATE)' EXIT; set -e; \
-	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --gateway-node-arg="$(GATEWAY_NODE_FLAGS)" --runs 3 --json bench/out/sink.json $(BENCH_ARGS); \
+	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --runs 3 --json bench/out/sink.json $(BENCH_ARGS); \
 	$(NODE) bench/chart.ts bench/out/sink.json $(BENCH_CHART); \
 	$(NODE) bench/vsftpd-ceiling.ts --gateway $(BENCH_GW) --runs 3 --json bench/out/vsftpd.json $(BENCH_ARGS); \
 	$(NODE) bench/port-range.ts --gateway $(BENCH_GW) --transfers 500 --rounds 5; \
@@ -75,7 +75,7 @@ bench: $(if $(BENCH_GATEWAY),install,build)
 	RGW_OBJECTSTORE=bluestore RGW_PORT=$(BENCH_RGW_PORT) RGW_MON_PORT=$(BENCH_RGW_MON_PORT) \
 	  bash scripts/radosgw-start.sh $(BENCH_RGW_STATE); \
 	set -a; source $(BENCH_RGW_STATE)/env; set +a; \
-	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) --gateway-node-arg="$(GATEWAY_NODE_FLAGS)" --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS); \
+	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS); \
 	NODE_OPTIONS="$(GATEWAY_NODE_FLAGS)" $(NODE) bench/idle-sessions.ts --sessions 2000
 
 clean:

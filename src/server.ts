@@ -74,7 +74,9 @@ export async function startServer({ config, tls: material, authenticator, storag
     config,
     tlsMaterial: () => currentMaterial,
     dataPlane,
-    tlsSessions: new TlsSessionStore(),
+    // Per binding: one control connection's few sessions, or (address) all of an address's parallel
+    // connections (rclone runs 12); enough bindings for every connection allowed.
+    tlsSessions: new TlsSessionStore(config.tlsSessionReuse === 'address' ? 32 : 4, Math.max(4096, config.maxConnections)),
     authenticator,
     loginGuard,
     now: () => new Date(),

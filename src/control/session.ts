@@ -209,7 +209,10 @@ export class Session {
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);
-    const onNew = (record: TlsSessionRecord): void => this.server.tlsSessions.record(this.tlsBinding, record);
+    // Only TLS 1.2 sessions are resumed by id; OpenSSL also reports every TLS 1.3 ticket it issues.
+    const onNew = (record: TlsSessionRecord): void => {
+      if (secure.getProtocol() === 'TLSv1.2') this.server.tlsSessions.record(this.tlsBinding, record);
+    };
     const secure = wrapServerSocket(plain, createServerContext(this.server.tlsMaterial(), this.tlsBinding), { onNew });
     this.#socket = secure;
     this.tlsActive = true;

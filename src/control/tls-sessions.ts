@@ -27,8 +27,12 @@ export function sessionEvents(hooks: SessionHooks): EventEmitter {
   const { onNew, known } = hooks;
   if (onNew) {
     events.on('newSession', (id: Buffer, data: Buffer, done: () => void) => {
-      onNew({ id: new Uint8Array(id), data: new Uint8Array(data) });
-      done();
+      // The handshake waits for done(); a throw would otherwise reach Node as an unhandled 'error'.
+      try {
+        onNew({ id: new Uint8Array(id), data: new Uint8Array(data) });
+      } finally {
+        done();
+      }
     });
   }
   if (known) {
@@ -40,7 +44,7 @@ export function sessionEvents(hooks: SessionHooks): EventEmitter {
   return events;
 }
 
-/** The recorded sessions by binding, bounded: a few per binding, least recently used bindings go. */
+/** The recorded sessions by binding, bounded: a few per binding, least recently recorded or used go. */
 export class TlsSessionStore {
   readonly #byBinding = new Map<string, TlsSessionRecord[]>();
   readonly #perBinding: number;
@@ -61,8 +65,13 @@ export class TlsSessionStore {
     }
   }
 
+  /** A binding in use (a PASV of its connection) counts as recent, so busy ones are kept longest. */
   sessionsOf(binding: string): readonly TlsSessionRecord[] {
-    return this.#byBinding.get(binding) ?? [];
+    const records = this.#byBinding.get(binding);
+    if (records === undefined) return [];
+    this.#byBinding.delete(binding);
+    this.#byBinding.set(binding, records);
+    return records;
   }
 
   forget(binding: string): void {

@@ -63,10 +63,6 @@ async function controlTls(gw: Gateway, options: tls.ConnectionOptions): Promise<
   return secure;
 }
 
-/**
- * A TLS data connection whose TCP socket stays in our hands: TLS writes through a duplex to it,
- * so `raw.end()` sends a FIN with no close_notify and `raw.resetAndDestroy()` sends a RST.
- */
 /** The last transfer log line of the gateway for this path, if any. */
 function transferLogged(gw: Gateway, path: string): { code: number; bytes: number } | undefined {
   const lines = gw.logs().split('\n').filter((line) => line.includes('"msg":"transfer"') && line.includes(`"path":${JSON.stringify(path)}`));
@@ -74,6 +70,10 @@ function transferLogged(gw: Gateway, path: string): { code: number; bytes: numbe
   return last === undefined ? undefined : (JSON.parse(last) as { code: number; bytes: number });
 }
 
+/**
+ * A TLS data connection whose TCP socket stays in our hands: TLS writes through a duplex to it,
+ * so `raw.end()` sends a FIN with no close_notify and `raw.resetAndDestroy()` sends a RST.
+ */
 async function rawTlsData(ftp: RawFtp, port: number, beforeTls?: () => Promise<void>): Promise<{ raw: net.Socket; secure: tls.TLSSocket }> {
   const raw = net.connect({ host: ftp.host, port });
   raw.on('error', () => undefined);
@@ -430,6 +430,40 @@ for (const backend of backends()) {
         const final = up.code === 150 ? await ftp.read() : up;
         t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
         t.equal((await byAddress.probe.get(b, `f${i}.bin`))?.toString(), expected === 226 ? label : undefined, `${label}: ${expected === 226 ? 'stored' : 'nothing stored'}`);
+      }
+    });
+
+    await t.test('--tls-session-reuse address, TLS 1.2 without tickets: a sibling\'s session id resumes, one from 127.0.0.2 does not', async (t) => {
+      const byAddress = await gateway(t, backend, ['--tls-session-reuse', 'address']);
+      const b = await bucket(t, byAddress, 'byaddr12');
+      const tls12 = { maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET } as const;
+      const login = async (localAddress: string, tlsOptions: tls.ConnectionOptions = tls12): Promise<RawFtp> => {
+        const ftp = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, { localAddress, tls: tlsOptions });
+        t.teardown(() => ftp.quit());
+        return ftp;
+      };
+      const ftp = await login('127.0.0.1');
+      const sibling = await login('127.0.0.1');
+      const elsewhere = await login('127.0.0.2');
+      // TLS 1.3 connections from the same address (2 tickets each) must not crowd the TLS 1.2 sessions out.
+      for (let i = 0; i < 20; i += 1) await login('127.0.0.1', {});
+      const cases: Array<[label: string, borrowed: Buffer | undefined, expected: number]> = [
+        ['its own session', ftp.tlsSession, 226],
+        ['a sibling control connection\'s session', sibling.tlsSession, 226],
+        ['the session of a control connection from 127.0.0.2', elsewhere.tlsSession, 522],
+      ];
+      for (const [i, [label, borrowed, expected]] of cases.entries()) {
+        const port = await ftp.epsv();
+        const raw = net.connect({ host: byAddress.host, port });
+        await once(raw, 'connect');
+        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed, ...tls12 });
+        data.on('error', () => undefined);
+        await once(data, 'secureConnect');
+        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        const up = await ftp.send(`STOR /${b}/g${i}.bin`);
+        data.end(label);
+        const final = up.code === 150 ? await ftp.read() : up;
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
       }
     });
 
