@@ -63,6 +63,31 @@ async function controlTls(gw: Gateway, options: tls.ConnectionOptions): Promise<
   return secure;
 }
 
+/**
+ * EPSV, a data connection that offers `session` for resumption (none: a full handshake), then a
+ * STOR of `body` through it; for the tests of which sessions a data connection may resume.
+ */
+async function storWithSession(
+  ftp: RawFtp,
+  path: string,
+  body: string,
+  session: Buffer | undefined,
+  tlsOptions: tls.ConnectionOptions = {},
+): Promise<{ reused: boolean; protocol: string | null; first: FtpReply; final: FtpReply }> {
+  const port = await ftp.epsv();
+  const raw = net.connect({ host: ftp.host, port });
+  await once(raw, 'connect');
+  const data = tls.connect({ ...tlsOptions, socket: raw, rejectUnauthorized: false, session });
+  data.on('error', () => undefined);
+  await once(data, 'secureConnect');
+  const reused = data.isSessionReused();
+  const protocol = data.getProtocol();
+  const first = await ftp.send(`STOR ${path}`);
+  data.end(body);
+  const final = first.code === 150 ? await ftp.read() : first;
+  return { reused, protocol, first, final };
+}
+
 /** The last transfer log line of the gateway for this path, if any. */
 function transferLogged(gw: Gateway, path: string): { code: number; bytes: number } | undefined {
   const lines = gw.logs().split('\n').filter((line) => line.includes('"msg":"transfer"') && line.includes(`"path":${JSON.stringify(path)}`));
@@ -248,19 +273,11 @@ for (const backend of backends()) {
       const b = await bucket(t, gw, 'othersess');
       const ftp = await session(t, gw);
       const other = await session(t, gw);
-      const port = await ftp.epsv();
-      const raw = net.connect({ host: gw.host, port });
-      await once(raw, 'connect');
-      const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: other.tlsSession });
-      data.on('error', () => undefined);
-      await once(data, 'secureConnect');
+      const { reused, first, final } = await storWithSession(ftp, `/${b}/borrowed.bin`, 'borrowed session', other.tlsSession);
       // Each control connection has its own session id context, so the server will not resume a
       // session issued to another control connection: the handshake is a full one.
-      t.notOk(data.isSessionReused(), "another control connection's session is not resumed");
-      const up = await ftp.send(`STOR /${b}/borrowed.bin`);
-      data.end('borrowed session');
-      const final = up.code === 150 ? await ftp.read() : up;
-      t.ok(final.code === 522 || final.code === 425, `refused: ${up.text} / ${final.text}`);
+      t.notOk(reused, "another control connection's session is not resumed");
+      t.ok(final.code === 522 || final.code === 425, `refused: ${first.text} / ${final.text}`);
       t.same(await gw.probe.keys(b), [], 'nothing was written to the store');
     });
 
@@ -278,18 +295,10 @@ for (const backend of backends()) {
         ['another control connection\'s session', other.tlsSession, 522],
       ];
       for (const [i, [label, borrowed, expected]] of cases.entries()) {
-        const port = await ftp.epsv();
-        const raw = net.connect({ host: gw.host, port });
-        await once(raw, 'connect');
-        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed, ...tls12.tls });
-        data.on('error', () => undefined);
-        await once(data, 'secureConnect');
-        t.equal(data.getProtocol(), 'TLSv1.2');
-        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
-        const up = await ftp.send(`STOR /${b}/f${i}.bin`);
-        data.end(label);
-        const final = up.code === 150 ? await ftp.read() : up;
-        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
+        const { reused, protocol, first, final } = await storWithSession(ftp, `/${b}/f${i}.bin`, label, borrowed, tls12.tls);
+        t.equal(protocol, 'TLSv1.2');
+        t.equal(reused, expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${first.text} / ${final.text})`);
         t.equal((await gw.probe.get(b, `f${i}.bin`))?.toString(), expected === 226 ? label : undefined, `${label}: ${expected === 226 ? 'stored' : 'nothing stored'}`);
       }
     });
@@ -418,17 +427,9 @@ for (const backend of backends()) {
         ['no session (a full handshake)', undefined, 522],
       ];
       for (const [i, [label, borrowed, expected]] of cases.entries()) {
-        const port = await ftp.epsv();
-        const raw = net.connect({ host: byAddress.host, port });
-        await once(raw, 'connect');
-        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed });
-        data.on('error', () => undefined);
-        await once(data, 'secureConnect');
-        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
-        const up = await ftp.send(`STOR /${b}/f${i}.bin`);
-        data.end(label);
-        const final = up.code === 150 ? await ftp.read() : up;
-        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
+        const { reused, first, final } = await storWithSession(ftp, `/${b}/f${i}.bin`, label, borrowed);
+        t.equal(reused, expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${first.text} / ${final.text})`);
         t.equal((await byAddress.probe.get(b, `f${i}.bin`))?.toString(), expected === 226 ? label : undefined, `${label}: ${expected === 226 ? 'stored' : 'nothing stored'}`);
       }
     });
@@ -453,17 +454,9 @@ for (const backend of backends()) {
         ['the session of a control connection from 127.0.0.2', elsewhere.tlsSession, 522],
       ];
       for (const [i, [label, borrowed, expected]] of cases.entries()) {
-        const port = await ftp.epsv();
-        const raw = net.connect({ host: byAddress.host, port });
-        await once(raw, 'connect');
-        const data = tls.connect({ socket: raw, rejectUnauthorized: false, session: borrowed, ...tls12 });
-        data.on('error', () => undefined);
-        await once(data, 'secureConnect');
-        t.equal(data.isSessionReused(), expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
-        const up = await ftp.send(`STOR /${b}/g${i}.bin`);
-        data.end(label);
-        const final = up.code === 150 ? await ftp.read() : up;
-        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${up.text} / ${final.text})`);
+        const { reused, first, final } = await storWithSession(ftp, `/${b}/g${i}.bin`, label, borrowed, tls12);
+        t.equal(reused, expected === 226, `${label}: ${expected === 226 ? '' : 'not '}resumed`);
+        t.equal(final.code, expected, `${label}: STOR answers ${expected} (${first.text} / ${final.text})`);
       }
     });
 
