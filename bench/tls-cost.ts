@@ -1,6 +1,6 @@
 // What TLS alone costs a Node server on this machine, to put the gateway's CPU-s/GiB in proportion:
 // a server process receives (or sends) N bytes over one TLS 1.3 connection, either on a native
-// TLSSocket over the TCP socket or through the gateway's close_notify check (src/data/tls-eof.ts,
+// TLSSocket over the TCP socket or through the gateway's close_notify check (src/tls/eof.ts,
 // a JS Duplex between TCP and TLS), with several write sizes for sending. CPU seconds of the server
 // process from /proc, per GiB.
 //
@@ -24,7 +24,7 @@ interface Case {
 }
 
 async function server(): Promise<void> {
-  const { wrapWithEofCheck } = await import('../src/data/tls-eof.ts');
+  const { wrapWithEofCheck } = await import('../src/tls/eof.ts');
   const pems = await generate([{ name: 'commonName', value: 'bench' }], { keySize: 2048, algorithm: 'sha256' });
   const context = tls.createSecureContext({ cert: pems.cert, key: pems.private, minVersion: 'TLSv1.3' });
   const tcp = net.createServer((raw) => {
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       const cpu = median(results.map((r) => r.cpuPerGiB));
       const mbps = median(results.map((r) => r.mbps));
       process.stderr.write(`${c.direction} ${c.wrap} ${c.write}: ${cpu.toFixed(2)} CPU-s/GiB, ${mbps.toFixed(0)} MB/s\n`);
-      lines.push(`| ${c.direction} | ${c.wrap === 'native' ? 'TLSSocket on the TCP socket' : 'src/data/tls-eof.ts (JS Duplex)'} | ${c.write === 0 ? '–' : `${c.write / 1024} KiB`} | ${cpu.toFixed(2)} | ${mbps.toFixed(0)} |`);
+      lines.push(`| ${c.direction} | ${c.wrap === 'native' ? 'TLSSocket on the TCP socket' : 'src/tls/eof.ts (JS Duplex)'} | ${c.write === 0 ? '–' : `${c.write / 1024} KiB`} | ${cpu.toFixed(2)} | ${mbps.toFixed(0)} |`);
     }
   } finally {
     child.kill('SIGTERM');

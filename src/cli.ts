@@ -6,7 +6,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync, constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { parseConfig, helpText, ConfigError, type Config } from './config.ts';
-import { certificateFingerprint, loadTlsMaterial } from './control/tls.ts';
+import { certificateFingerprint, loadTlsMaterial } from './tls/material.ts';
 import { startServer } from './server.ts';
 import type { Authenticator } from './control/session.ts';
 import type { StorageTarget } from './storage/driver.ts';

@@ -2,7 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import type { Entry, ListingFormat } from '../listing.ts';
-import type { TlsSessionRecord } from '../control/tls-sessions.ts';
+import type { TlsSessionRecord } from '../tls/sessions.ts';
 
 /** What the main thread submits to the pool for one PASV/EPSV. */
 export interface PassiveTask {

@@ -2,8 +2,8 @@
 // endpoint, and the channel a session uses to drive that task.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { TlsMaterial } from '../control/tls.ts';
-import type { TlsSessionRecord } from '../control/tls-sessions.ts';
+import type { TlsMaterial } from '../tls/material.ts';
+import type { TlsSessionRecord } from '../tls/sessions.ts';
 import { log, type LogLevel } from '../log.ts';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import { PassivePorts } from './passive-ports.ts';

@@ -6,8 +6,9 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { workerData, BroadcastChannel } from 'node:worker_threads';
-import { createServerContext, wrapServerSocket, TLS_RELOAD_CHANNEL, type TlsMaterial } from '../control/tls.ts';
-import { wrapWithEofCheck } from './tls-eof.ts';
+import { createServerContext, wrapServerSocket } from '../tls/context.ts';
+import { TLS_RELOAD_CHANNEL, type TlsMaterial } from '../tls/material.ts';
+import { wrapWithEofCheck } from '../tls/eof.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
 import { driverFor } from '../storage/index.ts';
 import { joinBudget, type BudgetShare } from '../storage/part-buffers.ts';
@@ -107,7 +108,7 @@ function acceptFromPeer(server: net.Server, task: PassiveTask, cancelled: Promis
 /**
  * Puts TLS on the data connection. Native TLS is the cheapest, but Node ends a native TLS socket
  * the same way after a close_notify and after a bare TCP FIN, so an upload needs the checking
- * duplex of tls-eof.ts. Clients that start TLS only after the 150 reply (ftplib, lftp) send the
+ * duplex of tls/eof.ts. Clients that start TLS only after the 150 reply (ftplib, lftp) send the
  * command first: downloads and listings then get native TLS. A client whose ClientHello comes
  * first (curl, basic-ftp) waits for the handshake before it sends the command, so it is wrapped at
  * once with the checking duplex, which serves every command. Bytes that arrived are put back for

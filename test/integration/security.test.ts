@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { duplexOver } from '../../src/data/tls-eof.ts';
+import { duplexOver } from '../../src/tls/eof.ts';
 import { once } from 'node:events';
 import { constants, randomBytes } from 'node:crypto';
 import { backends, startGateway, type BackendName, type Gateway } from '../helpers/gateway.ts';

@@ -1,7 +1,7 @@
 // The TLS 1.2 session store: a few sessions per binding (newest kept), bounded in bindings (least
 // recently recorded goes first), forgotten on request; and the events a TLSSocket raises on it.
 import t from 'tap';
-import { sessionEvents, TlsSessionStore, type TlsSessionRecord } from '../../src/control/tls-sessions.ts';
+import { sessionEvents, TlsSessionStore, type TlsSessionRecord } from '../../src/tls/sessions.ts';
 
 const rec = (n: number): TlsSessionRecord => ({ id: new Uint8Array([n]), data: new Uint8Array([n, n]) });
 const ids = (records: readonly TlsSessionRecord[]): number[] => records.map((r) => r.id[0] ?? -1);

@@ -4,16 +4,22 @@
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Duplex } from 'node:stream';
-import { wrapServerSocket } from '../control/tls.ts';
-import type { SessionHooks } from '../control/tls-sessions.ts';
+import { wrapServerSocket } from './context.ts';
+import type { SessionHooks } from './sessions.ts';
 
-interface WithReadableState {
-  readonly _readableState?: { readonly ended?: boolean };
-}
-
-/** Whether the stream has pushed its end (set synchronously, unlike the 'end' event). */
-function hasPushedEnd(stream: tls.TLSSocket): boolean {
-  return (stream as unknown as WithReadableState)._readableState?.ended === true;
+/**
+ * Notes when TLS pushes the end of the cleartext stream. A TLSSocket pushes it synchronously when
+ * the peer's close_notify is decrypted; the 'end' event only follows once a reader has taken every
+ * byte, which for a paused upload can be long after the TCP end.
+ */
+function watchPushedEnd(stream: tls.TLSSocket): () => boolean {
+  let pushedEnd = false;
+  const push = stream.push.bind(stream);
+  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk === null) pushedEnd = true;
+    return push(chunk, encoding);
+  };
+  return () => pushedEnd;
 }
 
 /**
@@ -65,10 +71,11 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext, se
   // Registered before TLS attaches its own listener, so this runs after every byte reached TLS
   // and before TLS hears of the end of the TCP stream. Without close_notify the TLS socket fails
   // instead of ending, so whoever reads it (an upload) sees an error, never a clean end.
+  let closeNotifyArrived = (): boolean => false;
   between.on('end', () => {
-    const clean = secure !== undefined && hasPushedEnd(secure);
-    if (!clean) secure?.destroy(new Error('data connection ended without TLS close_notify'));
+    if (!closeNotifyArrived()) secure?.destroy(new Error('data connection ended without TLS close_notify'));
   });
   secure = wrapServerSocket(between, context, sessions);
+  closeNotifyArrived = watchPushedEnd(secure);
   return secure;
 }

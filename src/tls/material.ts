@@ -1,12 +1,9 @@
-// TLS material shared by the control server and the data workers, so data connections can resume
-// the control connection's session (same cert, key, ticket keys, ciphers and session id context).
+// The certificate, key and ticket keys shared by the control server and the data workers, so data
+// connections can resume the control connection's session; loaded at start and on SIGHUP.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import type * as net from 'node:net';
-import type { Duplex } from 'node:stream';
-import { sessionEvents, type SessionHooks } from './tls-sessions.ts';
-import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
@@ -19,19 +16,6 @@ export interface TlsMaterial {
   readonly key: string;
   readonly ticketKeys: Uint8Array;
 }
-
-// Modern AEAD suites only for TLS 1.2; TLS 1.3 suites are always AEAD.
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
 
 async function generatePair(): Promise<{ cert: string; key: string }> {
   const pems = await generate([{ name: 'commonName', value: 's3ftpd' }], {
@@ -91,49 +75,4 @@ export async function loadTlsMaterial(config: Config, previous?: TlsMaterial, ge
     key,
     ticketKeys: previous?.ticketKeys ?? randomBytes(48),
   };
-}
-
-/** A fresh value binding one control connection's TLS sessions to its own data connections. */
-export function newSessionBinding(): string {
-  // OpenSSL allows at most 32 bytes of session id context.
-  return randomBytes(16).toString('hex');
-}
-
-// Random per process, so the binding of an address cannot be known or chosen from outside.
-const addressBindingKey = randomBytes(32);
-
-/**
- * One binding for every control connection from a client address (--tls-session-reuse address):
- * a data connection may resume a session that any of them made, but none made from elsewhere.
- */
-export function addressSessionBinding(address: string): string {
-  return createHmac('sha256', addressBindingKey).update(address).digest('hex').slice(0, 32);
-}
-
-/**
- * The context for one control connection and its data connections. OpenSSL resumes a session or
- * TLS 1.3 ticket only under the session id context it was issued with, so a data connection can
- * only resume the session of its own control connection, not another one's from this server.
- */
-export function createServerContext(material: TlsMaterial, sessionBinding: string): tls.SecureContext {
-  return tls.createSecureContext({
-    cert: material.cert,
-    key: material.key,
-    minVersion: 'TLSv1.2',
-    ciphers: CIPHERS,
-    honorCipherOrder: true,
-    ticketKeys: Buffer.from(material.ticketKeys),
-    sessionIdContext: sessionBinding,
-    sessionTimeout: 3600,
-  });
-}
-
-/**
- * The server side of a TLS connection over `socket` (a TCP socket, or any duplex carrying one).
- * `sessions` records and resumes TLS 1.2 sessions by id (tls-sessions.ts); Node raises those events
- * on the socket's `server`, which only needs to be an EventEmitter for them.
- */
-export function wrapServerSocket(socket: Duplex, context: tls.SecureContext, sessions: SessionHooks = {}): tls.TLSSocket {
-  const server = sessionEvents(sessions) as unknown as net.Server;
-  return new tls.TLSSocket(socket, { isServer: true, secureContext: context, server });
 }
