@@ -177,8 +177,6 @@ export interface HostPort {
 export type Config = Readonly<{
   /** Every control address; the first is the one printed and used in examples. */
   listen: readonly HostPort[];
-  listenHost: string;
-  listenPort: number;
   implicitTlsHost: string | undefined;
   implicitTlsPort: number | undefined;
   pasvLow: number;
@@ -299,8 +297,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   const v = result.data;
   return Object.freeze({
     listen: Object.freeze(v.listen),
-    listenHost: v.listen[0]?.host ?? '127.0.0.1',
-    listenPort: v.listen[0]?.port ?? 2121,
     implicitTlsHost: v['implicit-tls-listen']?.host,
     implicitTlsPort: v['implicit-tls-listen']?.port,
     pasvLow: v['pasv-ports'].low,

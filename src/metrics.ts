@@ -5,24 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { log } from './log.ts';
+import type { StorageCall, StorageCallObserver } from './storage/driver.ts';
 
 const S3_METRICS_CHANNEL = 's3ftpd-s3-metrics';
 
-export interface S3Observation {
-  readonly operation: string;
-  readonly seconds: number;
-  /** The S3 error code, or undefined for a success. */
-  readonly error: string | undefined;
-}
-
-type S3Observer = (observation: S3Observation) => void;
-
-let observeLocally: S3Observer | undefined;
-let pending: S3Observation[] = [];
+let observeLocally: StorageCallObserver | undefined;
+let pending: StorageCall[] = [];
 let channel: BroadcastChannel | undefined;
 
 /** Records one S3 call: directly on the main thread, batched over the channel from workers. */
-export function recordS3Call(observation: S3Observation): void {
+export function recordS3Call(observation: StorageCall): void {
   if (observeLocally) {
     observeLocally(observation);
     return;
@@ -77,14 +69,14 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 's3ftpd_' });
-    const observe: S3Observer = ({ operation, seconds, error }) => {
+    const observe: StorageCallObserver = ({ operation, seconds, error }) => {
       this.s3Latency.observe({ operation }, seconds);
       if (error !== undefined) this.s3Errors.inc({ code: error });
     };
     observeLocally = observe;
     this.#channel = new BroadcastChannel(S3_METRICS_CHANNEL);
     this.#channel.onmessage = (event: unknown): void => {
-      for (const o of (event as MessageEvent<S3Observation[]>).data) observe(o);
+      for (const o of (event as MessageEvent<StorageCall[]>).data) observe(o);
     };
     this.#channel.unref();
   }

@@ -43,10 +43,6 @@ export function markerFits(key: string): boolean {
   return keyFits(`${key}/`);
 }
 
-export function parentPath(path: string): string {
-  return resolvePath(path, '..');
-}
-
 export function baseName(path: string): string {
   const index = path.lastIndexOf('/');
   return path.slice(index + 1);

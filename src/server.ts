@@ -5,17 +5,20 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { TlsSessionStore } from './tls/sessions.ts';
-import { Session, type Authenticator, type ServerContext } from './control/session.ts';
+import { TLS_RELOAD_CHANNEL, type TlsMaterial } from './tls/material.ts';
+import { Session, type ServerContext } from './control/session.ts';
 import { dispatch } from './control/commands.ts';
 import { Reply, formatReply } from './control/replies.ts';
-import { TLS_RELOAD_CHANNEL, type TlsMaterial } from './tls/material.ts';
 import { FailedLoginGuard } from './control/login-guard.ts';
 import { ConnectionLimits } from './control/connection-limits.ts';
-import { DataPlane } from './data/pool.ts';
+import type { DataPlane } from './data/data-plane.ts';
+import { WorkerDataPlane } from './data/pool.ts';
+import type { Authenticator } from './storage/backend.ts';
+import { observeStorageCalls } from './storage/index.ts';
 import { log } from './log.ts';
 import { xferLogger } from './xferlog.ts';
 import { plainAddress } from './net-address.ts';
-import { Metrics, serveMetrics } from './metrics.ts';
+import { Metrics, recordS3Call, serveMetrics } from './metrics.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;
@@ -33,6 +36,10 @@ export interface ServerOptions {
   readonly authenticator: Authenticator;
   /** Whether the storage answers at all (for /readyz). */
   readonly storageReachable: () => Promise<boolean>;
+  /** The data plane; by default the worker pool. The in-process test harness runs its own. */
+  readonly dataPlane?: DataPlane;
+  /** Receives one record per finished transfer; by default the xferlog file of the config, if any. */
+  readonly transferLog?: ServerContext['transferLog'];
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<net.AddressInfo> {
@@ -45,19 +52,21 @@ function listen(server: net.Server, host: string, port: number): Promise<net.Add
   });
 }
 
-export async function startServer({ config, tls: material, authenticator, storageReachable }: ServerOptions): Promise<RunningServer> {
-  const metrics = new Metrics();
-  const dataPlane = new DataPlane({
+function workerDataPlane(config: Config, tls: TlsMaterial): DataPlane {
+  return new WorkerDataPlane({
     workers: config.workers,
     pasvLow: config.pasvLow,
     pasvHigh: config.pasvHigh,
     acceptTimeoutMs: config.acceptTimeoutMs,
     stallTimeoutMs: config.stallTimeoutMs,
     logLevel: config.logLevel,
-    tls: material,
+    tls,
     uploadBufferBudget: config.uploadBufferBudget,
   });
-  const loginGuard = new FailedLoginGuard({
+}
+
+function loginGuardFor(config: Config, metrics: Metrics): FailedLoginGuard {
+  return new FailedLoginGuard({
     maxFailures: config.maxLoginFailures,
     banMs: config.banMs,
     delayStepMs: 500,
@@ -68,50 +77,81 @@ export async function startServer({ config, tls: material, authenticator, storag
       log.warn('address banned after failed logins', { remote: address, seconds: config.banMs / 1000 });
     },
   });
-  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
-  let currentMaterial = material;
-  const context: ServerContext = {
-    config,
-    tlsMaterial: () => currentMaterial,
-    dataPlane,
-    // Per binding: one control connection's few sessions, or (address) all of an address's parallel
-    // connections (rclone runs 12); enough bindings for every connection allowed.
-    tlsSessions: new TlsSessionStore(config.tlsSessionReuse === 'address' ? 32 : 4, Math.max(4096, config.maxConnections)),
-    authenticator,
-    loginGuard,
-    now: () => new Date(),
-    transferLog: xferLogger(config.xferlog),
-    metrics,
-    draining: () => draining,
-  };
-  let draining = false;
-  const sessions = new Set<Session>();
+}
 
-  const accept = (socket: net.Socket, implicitTls: boolean): void => {
+/** The accept policy: banned addresses and those past the connection limits are turned away. */
+function refusal(context: ServerContext, limits: ConnectionLimits, remote: string): string | undefined {
+  if (context.loginGuard.isBanned(remote)) {
+    context.metrics.refusedConnections.inc({ reason: 'banned' });
+    return 'Too many failed logins; try again later.';
+  }
+  if (!limits.admit(remote)) {
+    context.metrics.refusedConnections.inc({ reason: 'limit' });
+    log.warn('connection refused: limit reached', { remote, open: limits.open });
+    return 'Too many connections; try again later.';
+  }
+  return undefined;
+}
+
+/** Running sessions and, on close, their orderly end: drain, abort what is left, say goodbye. */
+class SessionRegistry {
+  readonly #sessions = new Set<Session>();
+
+  add(session: Session, onClosed: () => void): void {
+    this.#sessions.add(session);
+    session.onClosed(() => {
+      this.#sessions.delete(session);
+      onClosed();
+    });
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    const running = [...this.#sessions].flatMap((s) => (s.transfer ? [s.transfer.done] : []));
+    if (running.length > 0) {
+      log.info('draining transfers', { transfers: running.length, timeoutMs });
+      await Promise.race([Promise.allSettled(running), sleep(timeoutMs, undefined, { ref: false })]);
+    }
+    // Whatever still runs is aborted: an upload cut here is never committed.
+    const leftovers = [...this.#sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));
+    for (const transfer of leftovers) transfer.channel.cancel();
+    await Promise.race([Promise.allSettled(leftovers.map((t) => t.done)), sleep(5000, undefined, { ref: false })]);
+    for (const session of this.#sessions) {
+      session.reply(Reply.ServiceNotAvailable, 'Server shutting down.');
+      session.close();
+    }
+  }
+}
+
+async function startMetricsEndpoint(config: Config, metrics: Metrics, dataPlane: DataPlane, storageReachable: () => Promise<boolean>): Promise<{ address: net.AddressInfo; close: () => void } | undefined> {
+  if (config.metricsHost === undefined || config.metricsPort === undefined) return undefined;
+  const probes = {
+    ready: async () => dataPlane.threadCount > 0 && (await storageReachable()),
+    utilization: () => dataPlane.utilization,
+    passivePorts: () => dataPlane.openChannels,
+    uploadBufferBytes: () => dataPlane.uploadBufferBytes,
+  };
+  return serveMetrics(metrics, probes, config.metricsHost, config.metricsPort);
+}
+
+/** Accepts one control connection: the accept policy first, then a session with its greeting. */
+function sessionAcceptor(context: ServerContext, limits: ConnectionLimits, sessions: SessionRegistry): (socket: net.Socket, implicitTls: boolean) => void {
+  return (socket, implicitTls) => {
     const remote = plainAddress(socket.remoteAddress);
     socket.on('error', () => undefined);
     // Replies are small writes answered by the client's next command: Nagle would hold them back.
     socket.setNoDelay(true);
-    if (loginGuard.isBanned(remote)) {
-      metrics.refusedConnections.inc({ reason: 'banned' });
-      if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many failed logins; try again later.'));
-      else socket.destroy();
-      return;
-    }
-    if (!limits.admit(remote)) {
-      metrics.refusedConnections.inc({ reason: 'limit' });
-      log.warn('connection refused: limit reached', { remote, open: limits.open });
-      if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, 'Too many connections; try again later.'));
+    const refused = refusal(context, limits, remote);
+    if (refused !== undefined) {
+      // On the implicit-TLS port a plain-text reply would be read as a broken handshake.
+      if (!implicitTls) socket.end(formatReply(Reply.ServiceNotAvailable, refused));
       else socket.destroy();
       return;
     }
     const session = new Session(socket, context, dispatch);
-    sessions.add(session);
-    metrics.sessions.inc();
-    session.onClosed(() => {
-      sessions.delete(session);
+    context.metrics.sessions.inc();
+    sessions.add(session, () => {
       limits.release(remote);
-      metrics.sessions.dec();
+      context.metrics.sessions.dec();
     });
     log.info('session opened', { session: session.id, remote, implicitTls });
     if (implicitTls) {
@@ -125,37 +165,56 @@ export async function startServer({ config, tls: material, authenticator, storag
     }
     session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
   };
+}
 
+interface Listeners {
+  readonly servers: readonly net.Server[];
+  readonly addresses: readonly net.AddressInfo[];
+  readonly implicitAddress: net.AddressInfo | undefined;
+}
+
+/** Every --listen address for explicit FTPS, and the implicit-TLS address if one is set. */
+async function startListeners(config: Config, accept: (socket: net.Socket, implicitTls: boolean) => void): Promise<Listeners> {
   const controls = config.listen.map(() => net.createServer((socket) => accept(socket, false)));
   const addresses = await Promise.all(controls.map((server, i) => listen(server, config.listen[i]?.host ?? '', config.listen[i]?.port ?? 0)));
-  const address = addresses[0] as net.AddressInfo;
-  let implicit: net.Server | undefined;
-  let implicitAddress: net.AddressInfo | undefined;
-  if (config.implicitTlsHost !== undefined && config.implicitTlsPort !== undefined) {
-    implicit = net.createServer((socket) => accept(socket, true));
-    implicitAddress = await listen(implicit, config.implicitTlsHost, config.implicitTlsPort);
-  }
+  if (config.implicitTlsHost === undefined || config.implicitTlsPort === undefined) return { servers: controls, addresses, implicitAddress: undefined };
+  const implicit = net.createServer((socket) => accept(socket, true));
+  const implicitAddress = await listen(implicit, config.implicitTlsHost, config.implicitTlsPort);
+  return { servers: [...controls, implicit], addresses, implicitAddress };
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config, storageReachable } = options;
+  const metrics = new Metrics();
+  observeStorageCalls(recordS3Call);
+  const dataPlane = options.dataPlane ?? workerDataPlane(config, options.tls);
+  let currentMaterial = options.tls;
+  let draining = false;
+  const context: ServerContext = {
+    config,
+    tlsMaterial: () => currentMaterial,
+    dataPlane,
+    // Per binding: one control connection's few sessions, or (address) all of an address's parallel
+    // connections (rclone runs 12); enough bindings for every connection allowed.
+    tlsSessions: new TlsSessionStore(config.tlsSessionReuse === 'address' ? 32 : 4, Math.max(4096, config.maxConnections)),
+    authenticator: options.authenticator,
+    loginGuard: loginGuardFor(config, metrics),
+    now: () => new Date(),
+    transferLog: options.transferLog ?? xferLogger(config.xferlog),
+    metrics,
+    draining: () => draining,
+  };
+  const sessions = new SessionRegistry();
+  const limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
+  const listeners = await startListeners(config, sessionAcceptor(context, limits, sessions));
   const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
   tlsUpdates.unref();
-  const metricsServer =
-    config.metricsHost !== undefined && config.metricsPort !== undefined
-      ? await serveMetrics(
-          metrics,
-          {
-            ready: async () => dataPlane.threadCount > 0 && (await storageReachable()),
-            utilization: () => dataPlane.utilization,
-            passivePorts: () => dataPlane.openChannels,
-            uploadBufferBytes: () => dataPlane.uploadBufferBytes,
-          },
-          config.metricsHost,
-          config.metricsPort,
-        )
-      : undefined;
+  const metricsServer = await startMetricsEndpoint(config, metrics, dataPlane, storageReachable);
 
   return {
-    address,
-    addresses,
-    implicitAddress,
+    address: listeners.addresses[0] as net.AddressInfo,
+    addresses: listeners.addresses,
+    implicitAddress: listeners.implicitAddress,
     metricsAddress: metricsServer?.address,
     reloadTls(next: TlsMaterial): void {
       currentMaterial = next;
@@ -164,21 +223,8 @@ export async function startServer({ config, tls: material, authenticator, storag
     },
     async close(): Promise<void> {
       draining = true;
-      for (const control of controls) control.close();
-      implicit?.close();
-      const running = [...sessions].flatMap((s) => (s.transfer ? [s.transfer.done] : []));
-      if (running.length > 0) {
-        log.info('draining transfers', { transfers: running.length, timeoutMs: config.drainTimeoutMs });
-        await Promise.race([Promise.allSettled(running), sleep(config.drainTimeoutMs, undefined, { ref: false })]);
-      }
-      // Whatever still runs is aborted: an upload cut here is never committed.
-      const leftovers = [...sessions].flatMap((s) => (s.transfer ? [s.transfer] : []));
-      for (const transfer of leftovers) transfer.channel.cancel();
-      await Promise.race([Promise.allSettled(leftovers.map((t) => t.done)), sleep(5000, undefined, { ref: false })]);
-      for (const session of sessions) {
-        session.reply(Reply.ServiceNotAvailable, 'Server shutting down.');
-        session.close();
-      }
+      for (const server of listeners.servers) server.close();
+      await sessions.drain(config.drainTimeoutMs);
       tlsUpdates.close();
       metricsServer?.close();
       metrics.close();

@@ -1,30 +1,13 @@
 // The command table: every command's checks in one place, one dispatcher that applies them.
 import { Reply } from './replies.ts';
 import type { Session } from './session.ts';
-import { replyForError } from './namespace.ts';
+import type { ArgumentRule, CommandSpec, CommandTable } from './command-spec.ts';
 import { log } from '../log.ts';
 import * as authHandlers from './handlers/auth.ts';
 import * as dirs from './handlers/dirs.ts';
 import * as files from './handlers/files.ts';
 import * as transfer from './handlers/transfer.ts';
 import * as misc from './handlers/misc.ts';
-
-export type ArgumentRule = 'none' | 'required' | 'optional';
-
-export interface CommandSpec {
-  readonly handler: (session: Session, arg: string) => void | Promise<void>;
-  /** Login needed. */
-  readonly auth: boolean;
-  /** Served on the plain control connection before AUTH TLS. */
-  readonly beforeTls: boolean;
-  readonly arg: ArgumentRule;
-  /** Argument syntax for HELP. */
-  readonly help: string;
-  /** Lines this command adds to FEAT. */
-  readonly feat?: readonly string[];
-}
-
-export type CommandTable = Readonly<Record<string, CommandSpec>>;
 
 interface Options {
   auth?: boolean;
@@ -38,20 +21,23 @@ function spec(handler: CommandSpec['handler'], arg: ArgumentRule, help: string, 
 
 const open = { auth: false, beforeTls: true };
 
+/** FEAT lines that belong to no single command: TVFS (RFC 3659) is the path syntax of them all. */
+const SERVER_FEATURES = ['TVFS'];
+
 export const COMMANDS: CommandTable = {
   AUTH: spec(authHandlers.auth, 'required', '<TLS>', { ...open, feat: ['AUTH TLS'] }),
   PBSZ: spec(authHandlers.pbsz, 'required', '<0>', { auth: false, feat: ['PBSZ'] }),
   PROT: spec(authHandlers.prot, 'required', '<P>', { auth: false, feat: ['PROT'] }),
   USER: spec(authHandlers.user, 'required', '<access key>', { auth: false }),
   PASS: spec(authHandlers.pass, 'optional', '<secret key>', { auth: false }),
-  FEAT: spec((s) => misc.feat(s, COMMANDS), 'optional', '', open),
+  FEAT: spec((s) => misc.feat(s, COMMANDS, SERVER_FEATURES), 'optional', '', open),
   SYST: spec(misc.syst, 'optional', '', open),
   NOOP: spec(misc.noop, 'optional', '', open),
   HELP: spec((s, a) => misc.help(s, a, COMMANDS), 'optional', '[<command>]', open),
   OPTS: spec(misc.opts, 'required', '<UTF8 ON | MLST facts>', { ...open, feat: ['UTF8'] }),
   QUIT: spec(misc.quit, 'optional', '', open),
   STAT: spec(misc.stat, 'optional', '[<path>]', { auth: false }),
-  TYPE: spec(misc.type, 'required', '<A | I>', { feat: ['TVFS'] }),
+  TYPE: spec(misc.type, 'required', '<A | I>'),
   MODE: spec(misc.mode, 'required', '<S>'),
   STRU: spec(misc.stru, 'required', '<F>'),
   ALLO: spec(misc.allo, 'optional', '<bytes>'),
@@ -145,6 +131,6 @@ async function check(session: Session, verb: string, arg: string, line: string):
   try {
     await command.handler(session, arg);
   } catch (error) {
-    replyForError(session, error, verb);
+    session.replyError(error, verb);
   }
 }

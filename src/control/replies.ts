@@ -1,4 +1,7 @@
-// Named FTP reply codes (RFC in the comment) and reply formatting. Pure.
+// Named FTP reply codes (RFC in the comment), the one mapping from a failure to its reply, and
+// reply formatting. Pure.
+import type { StorageErrorKind } from '../storage/driver.ts';
+import type { TransferFailure } from '../data/messages.ts';
 
 export const Reply = {
   FileStatusOkOpeningData: 150, // RFC 959
@@ -40,8 +43,57 @@ export const Reply = {
 
 export type ReplyCode = (typeof Reply)[keyof typeof Reply];
 
+/** A refusal a handler raises, already in FTP terms; the dispatcher sends it. */
+export class FtpError extends Error {
+  readonly code: ReplyCode;
+  constructor(code: ReplyCode, message: string) {
+    super(message);
+    this.name = 'FtpError';
+    this.code = code;
+  }
+}
+
+/**
+ * The reply for every failure that is not already an FtpError: a storage error kind (from a
+ * metadata command or a transfer) or a data connection's failure. `detail` is the data plane's
+ * own message, shown only where it helps the client (why the data connection did not open).
+ * Backend details never reach the client; they go to the log.
+ */
+export function failureReply(failure: TransferFailure | StorageErrorKind, detail = ''): readonly [ReplyCode, string] {
+  switch (failure) {
+    case 'NotFound':
+      return [Reply.FileUnavailable, 'No such file or directory.'];
+    case 'AccessDenied':
+      return [Reply.FileUnavailable, 'Permission denied.'];
+    case 'Exists':
+      return [Reply.FileUnavailable, 'File or directory exists.'];
+    case 'NotEmpty':
+      return [Reply.FileUnavailable, 'Directory not empty.'];
+    case 'InvalidName':
+      return [Reply.FileNameNotAllowed, 'File name not allowed.'];
+    case 'InvalidCredentials':
+      return [Reply.NotLoggedIn, 'Credentials rejected by storage.'];
+    case 'Aborted':
+    case 'connection-lost':
+      return [Reply.TransferAborted, 'Connection closed; transfer aborted.'];
+    case 'Unavailable':
+      return [Reply.LocalError, 'Storage temporarily unavailable; try again.'];
+    case 'Failed':
+      return [Reply.LocalError, 'Storage error; action aborted.'];
+    case 'cancelled':
+      return [Reply.TransferAborted, 'Data connection closed; transfer aborted.'];
+    case 'session-not-reused':
+      return [Reply.NetworkProtocolNotSupported, 'Data connection refused: it must resume the TLS session of the control connection.'];
+    case 'no-port':
+    case 'accept-timeout':
+    case 'tls-failed':
+    case 'internal':
+      return [Reply.CannotOpenData, `Cannot open data connection: ${detail}.`];
+  }
+}
+
 /** Formats a reply; several lines become the RFC 959 multi-line form `code-…` / `code …`. */
-export function formatReply(code: number, message: string | readonly string[]): string {
+export function formatReply(code: ReplyCode, message: string | readonly string[]): string {
   // A string is one line: CR/LF from names or errors must never start a new reply line.
   const lines = (typeof message === 'string' ? [message] : [...message]).map((l) => l.replace(/[\r\n]/g, ' '));
   if (lines.length <= 1) return `${code} ${lines[0] ?? ''}\r\n`;

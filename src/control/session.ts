@@ -3,10 +3,12 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
-import type { DataPlane, PassiveChannel } from '../data/pool.ts';
-import type { StorageDriver, StorageTarget } from '../storage/driver.ts';
+import type { DataPlane, PassiveEndpoint } from '../data/data-plane.ts';
+import { StorageError, type StorageDriver, type StorageTarget } from '../storage/driver.ts';
+import type { Authenticator } from '../storage/backend.ts';
 import { driverFor } from '../storage/index.ts';
-import { formatReply } from './replies.ts';
+import { FtpError, Reply, failureReply, formatReply, type ReplyCode } from './replies.ts';
+import type { LoginGuard } from './login-guard.ts';
 import type { TlsSessionRecord, TlsSessionStore } from '../tls/sessions.ts';
 import { wrapServerSocket, createServerContext, newSessionBinding, addressSessionBinding } from '../tls/context.ts';
 import type { TlsMaterial } from '../tls/material.ts';
@@ -17,19 +19,6 @@ import type { TransferRecord } from '../xferlog.ts';
 import type { Metrics } from '../metrics.ts';
 
 export const MAX_LINE_BYTES = 4096;
-
-export interface Authenticator {
-  /** The storage target for a genuine key pair, or undefined for a wrong one. */
-  authenticate(accessKeyId: string, secret: string): Promise<StorageTarget | undefined>;
-}
-
-export interface LoginGuard {
-  isBanned(address: string): boolean;
-  /** Milliseconds to wait before answering a failed login from this address. */
-  failed(address: string): number;
-  /** Forgets earlier failures; an active ban stays. */
-  succeeded(address: string): void;
-}
 
 export interface ServerContext {
   readonly config: Config;
@@ -51,7 +40,7 @@ export interface ServerContext {
 export type LineHandler = (session: Session, line: string) => Promise<void>;
 
 export interface TransferState {
-  readonly channel: PassiveChannel;
+  readonly channel: PassiveEndpoint;
   readonly done: Promise<void>;
 }
 
@@ -78,7 +67,7 @@ export class Session {
   restOffset = 0;
   renameFrom: string | undefined;
   epsvAll = false;
-  passive: PassiveChannel | undefined;
+  passive: PassiveEndpoint | undefined;
   transfer: TransferState | undefined;
   bytesIn = 0;
   bytesOut = 0;
@@ -103,7 +92,7 @@ export class Session {
 
   #onLoginTimeout(): void {
     if (this.loggedIn) return;
-    this.reply(421, 'Login timeout; closing control connection.');
+    this.reply(Reply.ServiceNotAvailable, 'Login timeout; closing control connection.');
     this.close();
   }
 
@@ -113,7 +102,7 @@ export class Session {
       this.#idleTimer.refresh();
       return;
     }
-    this.reply(421, 'Idle timeout; closing control connection.');
+    this.reply(Reply.ServiceNotAvailable, 'Idle timeout; closing control connection.');
     this.close();
   }
 
@@ -164,17 +153,19 @@ export class Session {
         continue;
       }
       if (raw.length > MAX_LINE_BYTES) {
-        this.#enqueue(async () => this.reply(500, 'Command line too long.'));
+        this.#enqueue(async () => this.reply(Reply.SyntaxError, 'Command line too long.'));
         continue;
       }
       const line = stripTelnet(raw).toString('utf8').replace(/\r$/, '');
       this.#idleTimer.refresh();
       this.#enqueue(() => this.#onLine(this, line));
-      // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands.
+      // AUTH TLS hands the socket to TLS; later bytes are the handshake, not commands. A refused
+      // AUTH leaves them as commands, so they are read at once rather than when more bytes come.
       if (/^\s*AUTH\b/i.test(line)) {
         this.#socket.pause();
         this.#enqueue(async () => {
           this.#socket.resume();
+          if (this.#buffer.length > 0) this.#receive(Buffer.alloc(0));
         });
         break;
       }
@@ -182,25 +173,49 @@ export class Session {
     if (this.#buffer.length > MAX_LINE_BYTES) {
       this.#buffer = Buffer.alloc(0);
       this.#discardingLongLine = true;
-      this.#enqueue(async () => this.reply(500, 'Command line too long.'));
+      this.#enqueue(async () => this.reply(Reply.SyntaxError, 'Command line too long.'));
     }
   }
 
   #enqueue(work: () => Promise<void>): void {
     this.#queue = this.#queue.then(work).catch((error: unknown) => {
       log.error('command failed', { session: this.id, error: error instanceof Error ? error.stack : String(error) });
-      this.reply(451, 'Local error in processing.');
+      this.reply(Reply.LocalError, 'Local error in processing.');
     });
   }
 
   /** The code of the last reply sent, for the per-command log line. */
-  lastReplyCode = 0;
+  lastReplyCode: ReplyCode | 0 = 0;
 
-  reply(code: number, message: string | readonly string[]): void {
+  reply(code: ReplyCode, message: string | readonly string[]): void {
     this.lastReplyCode = code;
     if (this.#closed || this.#socket.destroyed) return;
     this.#idleTimer.refresh();
     this.#socket.write(formatReply(code, message));
+  }
+
+  /**
+   * Sends the reply for a handler's failure: an FtpError as it is, a storage error through the one
+   * mapping in replies.ts (its backend details go to the log). Anything else is a bug: rethrown.
+   */
+  replyError(error: unknown, context: string): void {
+    if (error instanceof FtpError) {
+      this.reply(error.code, error.message);
+      // 421 means the server is closing this control connection (RFC 959).
+      if (error.code === Reply.ServiceNotAvailable) this.close();
+      return;
+    }
+    if (!(error instanceof StorageError)) throw error;
+    log.info('storage error', {
+      session: this.id,
+      context,
+      kind: error.kind,
+      code: error.backendCode,
+      requestId: error.requestId,
+      error: error.message,
+    });
+    const [code, message] = failureReply(error.kind);
+    this.reply(code, message);
   }
 
   /** Replaces the plain socket with TLS; called right after the 234 reply is written. */

@@ -1,4 +1,14 @@
-// Typed messages between a control session (main thread) and its passive transfer task (worker).
+// The contract between the control plane (main thread) and the data plane (worker threads).
+//
+// Every channel between the threads:
+// - The pool task: the main thread submits one PassiveTask per PASV/EPSV (Piscina); the task's
+//   result, a TaskResult, is the one and only report of how the transfer ended.
+// - The task's MessagePort (PassiveTask.port): ToWorker from the main thread (the command to run,
+//   or cancel), ToMain from the worker ('listening' with the port, 'started' when data may flow).
+// - BroadcastChannel TLS_RELOAD_CHANNEL (tls/material.ts): reloaded TlsMaterial, main → workers.
+// - BroadcastChannel of metrics.ts: batches of S3 call timings, workers → main.
+// - The upload buffer budget (storage/part-buffers.ts): a SharedArrayBuffer of counters given to
+//   every worker in workerData, read by the main thread for the metrics gauge.
 import type { MessagePort } from 'node:worker_threads';
 import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import type { Entry, ListingFormat } from '../listing.ts';
@@ -38,23 +48,27 @@ export type TransferCommand =
 
 export type ToWorker = { readonly type: 'transfer'; readonly command: TransferCommand } | { readonly type: 'cancel' };
 
-export type RejectReason = 'accept-timeout' | 'session-not-reused' | 'tls-failed' | 'no-port' | 'closed';
+export type ToMain = { readonly type: 'listening'; readonly port: number } | { readonly type: 'started' };
 
-export type ToMain =
-  | { readonly type: 'listening'; readonly port: number }
-  | { readonly type: 'connected' }
-  | { readonly type: 'rejected'; readonly reason: RejectReason; readonly message: string }
-  | { readonly type: 'started' }
-  | { readonly type: 'done'; readonly bytes: number }
+/**
+ * Why a data connection or its transfer failed when storage is not to blame, one code per phase
+ * of the task: no port to listen on, no connection in time, TLS failed or did not resume the
+ * control session, cancelled (ABOR, QUIT, shutdown) before data flowed, the connection broke
+ * while data flowed, or an error nobody expected.
+ */
+export type ConnectionFailure = 'no-port' | 'accept-timeout' | 'tls-failed' | 'session-not-reused' | 'cancelled' | 'connection-lost' | 'internal';
+
+/** Every way a transfer can fail: a connection failure or the storage's error kind. */
+export type TransferFailure = ConnectionFailure | StorageErrorKind;
+
+/** How a passive task ended: its Piscina result, and the only report of the end. */
+export type TaskResult =
+  | { readonly type: 'done'; readonly bytes: number; readonly started: true }
   | {
       readonly type: 'failed';
-      readonly bytes: number;
-      /** 'Connection' when the data connection broke or was cancelled; else the storage error kind. */
-      readonly kind: StorageErrorKind | 'Connection';
+      readonly failure: TransferFailure;
       readonly message: string;
+      readonly bytes: number;
+      /** Whether 'started' was posted (the 150 reply is owed before the final one). */
+      readonly started: boolean;
     };
-
-/** The task's last word, also posted on the port: results and port messages are not ordered. */
-export interface PassiveTaskResult {
-  readonly final: Extract<ToMain, { type: 'done' | 'failed' | 'rejected' }>;
-}

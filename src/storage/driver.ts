@@ -41,7 +41,28 @@ export interface WriteResult {
   readonly bytes: number;
 }
 
+/** What a backend can do beyond the common interface; handlers ask instead of assuming S3. */
+export interface StorageCapabilities {
+  /** APPE adds to an existing object (S3 objects are written whole: no). */
+  readonly append: boolean;
+  /** STOR after REST n continues an interrupted upload of the same file. */
+  readonly resumableUpload: boolean;
+  /** `rename` moves an object in place; without it a rename copies, then deletes. */
+  readonly rename: boolean;
+}
+
+/** One timed call to the backend (an S3 request), for metrics. */
+export interface StorageCall {
+  readonly operation: string;
+  readonly seconds: number;
+  /** The backend's error code, or undefined for a success. */
+  readonly error: string | undefined;
+}
+
+export type StorageCallObserver = (call: StorageCall) => void;
+
 export interface StorageDriver {
+  readonly capabilities: StorageCapabilities;
   /** Buckets the key can list; empty when listing is denied. */
   listBuckets(): Promise<Entry[]>;
   /** Whether the bucket exists and the key may use it. */
@@ -61,6 +82,8 @@ export interface StorageDriver {
   /** Stores `body` as the object; nothing is visible unless the whole body arrived. */
   write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult>;
   copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void>;
+  /** Moves an object in place (only where `capabilities.rename`). */
+  rename?(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string): Promise<void>;
   delete(bucket: string, key: string): Promise<void>;
   /** Creates the zero-byte directory marker `prefix` (ending in `/`). */
   createMarker(bucket: string, prefix: string): Promise<void>;
@@ -84,4 +107,6 @@ export type StorageTarget =
       /** Upload bodies are not hashed for SigV4 (TLS or the operator vouches for integrity). */
       readonly unsignedPayload: boolean;
     }
-  | { readonly kind: 'local'; readonly dataDir: string };
+  | { readonly kind: 'local'; readonly dataDir: string }
+  /** A store held in this thread's memory (storage/memory.ts), for the in-process test harness. */
+  | { readonly kind: 'memory'; readonly name: string };

@@ -5,9 +5,10 @@
 // drivers and forgets those idle for longer than DRIVER_IDLE_MS. A forgotten driver is not closed:
 // a transfer that started with it may still be running (uploads last hours). It goes away once
 // nothing uses it and S3 has closed its idle keep-alive sockets.
-import type { StorageDriver, StorageTarget } from './driver.ts';
+import type { StorageCallObserver, StorageDriver, StorageTarget } from './driver.ts';
 import { S3Storage } from './s3.ts';
 import { LocalStorage } from './local.ts';
+import { memoryStore } from './memory.ts';
 
 export const MAX_CACHED_DRIVERS = 256;
 export const DRIVER_IDLE_MS = 10 * 60_000;
@@ -20,10 +21,37 @@ interface CachedDriver {
 /** In least-recently-used order: a Map iterates in insertion order and every use re-inserts. */
 const cache = new Map<string, CachedDriver>();
 
+let callObserver: StorageCallObserver = () => undefined;
+
+/** Where this thread's drivers report their backend calls (metrics); set once at thread start. */
+export function observeStorageCalls(observer: StorageCallObserver): void {
+  callObserver = observer;
+}
+
+export function storageCallObserver(): StorageCallObserver {
+  return callObserver;
+}
+
 function cacheKey(target: StorageTarget): string {
-  return target.kind === 's3'
-    ? `s3\0${target.endpoint ?? ''}\0${target.accessKeyId}\0${target.secretAccessKey}`
-    : `local\0${target.dataDir}`;
+  switch (target.kind) {
+    case 's3':
+      return `s3\0${target.endpoint ?? ''}\0${target.accessKeyId}\0${target.secretAccessKey}`;
+    case 'local':
+      return `local\0${target.dataDir}`;
+    case 'memory':
+      return `memory\0${target.name}`;
+  }
+}
+
+function createDriver(target: StorageTarget): StorageDriver {
+  switch (target.kind) {
+    case 's3':
+      return new S3Storage(target, (call) => callObserver(call));
+    case 'local':
+      return new LocalStorage(target.dataDir);
+    case 'memory':
+      return memoryStore(target.name);
+  }
 }
 
 function forgetStale(now: number): void {
@@ -37,7 +65,7 @@ export function driverFor(target: StorageTarget, now = Date.now()): StorageDrive
   const key = cacheKey(target);
   const entry = cache.get(key);
   if (entry) cache.delete(key);
-  const driver = entry?.driver ?? (target.kind === 's3' ? new S3Storage(target) : new LocalStorage(target.dataDir));
+  const driver = entry?.driver ?? createDriver(target);
   cache.set(key, { driver, lastUsed: now });
   forgetStale(now);
   return driver;

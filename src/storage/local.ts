@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Entry } from '../listing.ts';
-import { StorageError, type ObjectStat, type ObjectSummary, type StorageDriver, type WriteResult } from './driver.ts';
+import { StorageError, type ObjectStat, type ObjectSummary, type StorageCapabilities, type StorageDriver, type WriteResult } from './driver.ts';
 
 /** Folder inside the data directory for the gateway's own files; not a valid bucket name. */
 export const STATE_DIR = '.s3ftpd';
@@ -62,6 +62,7 @@ export async function sweepTempFiles(dataDir: string, olderThanMs: number): Prom
 }
 
 export class LocalStorage implements StorageDriver {
+  readonly capabilities: StorageCapabilities = { append: false, resumableUpload: false, rename: true };
   readonly #root: string;
   readonly #tmp: string;
 
@@ -235,6 +236,12 @@ export class LocalStorage implements StorageDriver {
       await fs.rm(temp, { force: true });
       throw toStorageError(error);
     }
+  }
+
+  async rename(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string): Promise<void> {
+    const source = this.#objectPath(sourceBucket, sourceKey);
+    const target = this.#objectPath(targetBucket, targetKey);
+    await this.#run(() => this.#commit(source, target));
   }
 
   async delete(bucket: string, key: string): Promise<void> {

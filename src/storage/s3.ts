@@ -19,12 +19,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { abortMultipartUpload, uploadStream } from './s3-upload.ts';
 import { partBuffers } from './part-buffers.ts';
-import { recordS3Call } from '../metrics.ts';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
   type ObjectStat,
   type ObjectSummary,
+  type StorageCallObserver,
+  type StorageCapabilities,
   type StorageDriver,
   type StorageTarget,
   type WriteResult,
@@ -107,7 +108,7 @@ function classify(error: unknown): StorageError {
   return new StorageError('Failed', message, code);
 }
 
-export function createS3Client(target: S3Target): S3Client {
+export function createS3Client(target: S3Target, observe: StorageCallObserver): S3Client {
   const client = new S3Client({
     region: target.region,
     endpoint: target.endpoint,
@@ -130,11 +131,11 @@ export function createS3Client(target: S3Target): S3Client {
       const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
       try {
         const result = await next(args);
-        recordS3Call({ operation, seconds: (performance.now() - started) / 1000, error: undefined });
+        observe({ operation, seconds: (performance.now() - started) / 1000, error: undefined });
         return result;
       } catch (error) {
         const e = describe(error);
-        recordS3Call({ operation, seconds: (performance.now() - started) / 1000, error: e.Code ?? e.name ?? 'Unknown' });
+        observe({ operation, seconds: (performance.now() - started) / 1000, error: e.Code ?? e.name ?? 'Unknown' });
         throw error;
       }
     },
@@ -157,8 +158,8 @@ export function createS3Client(target: S3Target): S3Client {
 }
 
 /** Asks S3 whether the key pair is genuine: a denied ListBuckets still proves the key exists. */
-export async function verifyS3Credentials(target: S3Target): Promise<boolean> {
-  const client = createS3Client(target);
+export async function verifyS3Credentials(target: S3Target, observe: StorageCallObserver): Promise<boolean> {
+  const client = createS3Client(target, observe);
   try {
     await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(target.requestTimeoutMs) });
     return true;
@@ -174,12 +175,13 @@ export async function verifyS3Credentials(target: S3Target): Promise<boolean> {
 }
 
 export class S3Storage implements StorageDriver {
+  readonly capabilities: StorageCapabilities = { append: false, resumableUpload: false, rename: false };
   readonly #client: S3Client;
   readonly #target: S3Target;
 
-  constructor(target: S3Target) {
+  constructor(target: S3Target, observe: StorageCallObserver) {
     this.#target = target;
-    this.#client = createS3Client(target);
+    this.#client = createS3Client(target, observe);
   }
 
   async #send<T>(operation: () => Promise<T>): Promise<T> {

@@ -64,3 +64,33 @@ export function wrapServerSocket(socket: Duplex, context: tls.SecureContext, ses
   const server = sessionEvents(sessions) as unknown as net.Server;
   return new tls.TLSSocket(socket, { isServer: true, secureContext: context, server });
 }
+
+/** Contexts by binding, most recently used kept: a control connection opens many data connections. */
+export class SecureContextCache {
+  readonly #contexts = new Map<string, tls.SecureContext>();
+  readonly #limit: number;
+  #material: TlsMaterial;
+
+  constructor(material: TlsMaterial, limit = 256) {
+    this.#material = material;
+    this.#limit = limit;
+  }
+
+  get(binding: string): tls.SecureContext {
+    let context = this.#contexts.get(binding);
+    if (context) {
+      this.#contexts.delete(binding);
+    } else {
+      context = createServerContext(this.#material, binding);
+      if (this.#contexts.size >= this.#limit) this.#contexts.delete(this.#contexts.keys().next().value ?? '');
+    }
+    this.#contexts.set(binding, context);
+    return context;
+  }
+
+  /** New certificate (SIGHUP): contexts made from now on use it. */
+  reload(material: TlsMaterial): void {
+    this.#material = material;
+    this.#contexts.clear();
+  }
+}

@@ -3,8 +3,8 @@ import { parseConfig, ConfigError, envName } from '../../src/config.ts';
 
 t.test('defaults', async (t) => {
   const c = parseConfig([], {});
-  t.equal(c.listenHost, '127.0.0.1');
-  t.equal(c.listenPort, 2121);
+  t.equal(c.listen[0]?.host, '127.0.0.1');
+  t.equal(c.listen[0]?.port, 2121);
   t.equal(c.pasvLow, 10100);
   t.equal(c.pasvHigh, 12000);
   t.equal(c.tlsSessionReuse, 'required');
@@ -16,8 +16,8 @@ t.test('defaults', async (t) => {
 t.test('flags override environment', async (t) => {
   const env = { S3FTPD_LISTEN: '0.0.0.0:21', S3FTPD_S3_PATH_STYLE: 'true', S3FTPD_PASV_PORTS: '2000-2010' };
   const c = parseConfig(['--listen', '[::1]:2100', '--allow-clear-data', '--tls-session-reuse=optional'], env);
-  t.equal(c.listenHost, '::1');
-  t.equal(c.listenPort, 2100);
+  t.equal(c.listen[0]?.host, '::1');
+  t.equal(c.listen[0]?.port, 2100);
   t.equal(c.s3PathStyle, true);
   t.equal(c.allowClearData, true);
   t.equal(c.tlsSessionReuse, 'optional');
@@ -31,7 +31,7 @@ t.test('several listen addresses, IPv6 among them', async (t) => {
     { host: '127.0.0.1', port: 21 },
     { host: '::', port: 2121 },
   ]);
-  t.equal(c.listenPort, 21, 'the first is the main one');
+  t.equal(c.listen[0]?.port, 21, 'the first is the main one');
   t.throws(() => parseConfig(['--listen', '127.0.0.1:21,nope'], {}), /--listen/);
 });
 
@@ -58,7 +58,7 @@ t.test('config file: precedence flag > env > file > default, and clear errors', 
   const file = `${dir}/s3ftpd.yaml`;
   writeFileSync(file, 'listen: 0.0.0.0:2100\nworkers: 3\npasv-ports: 20000-20010\ns3-path-style: true\nallow-list: [10.0.0.1, 10.0.0.2]\n');
   const fromFile = parseConfig(['--config', file], {});
-  t.equal(fromFile.listenPort, 2100);
+  t.equal(fromFile.listen[0]?.port, 2100);
   t.equal(fromFile.workers, 3);
   t.equal(fromFile.pasvLow, 20000);
   t.equal(fromFile.s3PathStyle, true);
@@ -68,7 +68,7 @@ t.test('config file: precedence flag > env > file > default, and clear errors', 
   t.equal(envOverFile.workers, 4);
   const flagOverEnv = parseConfig(['--config', file, '--workers', '5'], { S3FTPD_WORKERS: '4' });
   t.equal(flagOverEnv.workers, 5);
-  t.equal(parseConfig([], { S3FTPD_CONFIG: file }).listenPort, 2100, 'file named by the environment');
+  t.equal(parseConfig([], { S3FTPD_CONFIG: file }).listen[0]?.port, 2100, 'file named by the environment');
 
   writeFileSync(file, 'workers: lots\n');
   t.throws(() => parseConfig(['--config', file], {}), /--workers \(from the config file\)/);

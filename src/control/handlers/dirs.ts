@@ -1,7 +1,7 @@
 // PWD, CWD, CDUP, MKD, RMD: buckets at `/`, key prefixes below.
-import { Reply, quotePath } from '../replies.ts';
+import { FtpError, Reply, quotePath } from '../replies.ts';
 import type { Session } from '../session.ts';
-import { FtpError, inspect, inspectQuietly, resolveArg } from '../namespace.ts';
+import { inspect, inspectQuietly, resolveArg } from '../resolve.ts';
 import { isValidBucketName, markerFits } from '../../paths.ts';
 
 export function pwd(session: Session): void {

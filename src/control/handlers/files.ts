@@ -1,7 +1,7 @@
 // SIZE, MDTM, DELE, RNFR/RNTO, REST and MLST: metadata work done on the main thread.
-import { Reply } from '../replies.ts';
+import { FtpError, Reply } from '../replies.ts';
 import type { Session } from '../session.ts';
-import { FtpError, inspectQuietly, resolveArg, type Resolved } from '../namespace.ts';
+import { inspectQuietly, resolveArg, type Resolved } from '../resolve.ts';
 import { formatFacts, formatTimeval } from '../../listing.ts';
 import type { ObjectStat, StorageDriver } from '../../storage/driver.ts';
 import { markerFits } from '../../paths.ts';
@@ -67,7 +67,9 @@ export async function rnto(session: Session, arg: string): Promise<void> {
   if (source.type === 'missing') throw new FtpError(Reply.FileUnavailable, `${fromPath}: No such file or directory.`);
   const target = await inspectQuietly(driver, to.location);
   if (target.type === 'dir') throw new FtpError(Reply.FileUnavailable, `${to.path}: A directory has that name.`);
-  if (source.type === 'file') {
+  if (source.type === 'file' && driver.capabilities.rename && driver.rename) {
+    await driver.rename(from.location.bucket, from.location.key, to.location.bucket, to.location.key);
+  } else if (source.type === 'file') {
     await driver.copy(from.location.bucket, from.location.key, to.location.bucket, to.location.key, source.stat.size);
     await driver.delete(from.location.bucket, from.location.key);
   } else {

@@ -1,15 +1,15 @@
 // FEAT, SYST, NOOP, HELP, OPTS, QUIT, STAT, TYPE, MODE, STRU, ALLO.
-import { Reply } from '../replies.ts';
+import { FtpError, Reply } from '../replies.ts';
 import type { Session } from '../session.ts';
-import { FtpError, inspectQuietly, resolveArg } from '../namespace.ts';
+import { inspectQuietly, resolveArg } from '../resolve.ts';
 import { formatListLine, isListableName, splitListArgument } from '../../listing.ts';
 import { directoryPrefix, baseName } from '../../paths.ts';
-import type { CommandTable } from '../commands.ts';
+import type { CommandTable } from '../command-spec.ts';
 
 const STAT_LINE_LIMIT = 10_000;
 
-export function feat(session: Session, table: CommandTable): void {
-  const features = [...new Set(Object.values(table).flatMap((spec) => spec.feat ?? []))].sort();
+export function feat(session: Session, table: CommandTable, serverFeatures: readonly string[]): void {
+  const features = [...new Set([...Object.values(table).flatMap((spec) => spec.feat ?? []), ...serverFeatures])].sort();
   session.reply(Reply.SystemStatus, ['Features:', ...features, 'End']);
 }
 

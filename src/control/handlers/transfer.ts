@@ -1,11 +1,12 @@
 // PASV/EPSV, RETR/STOR/APPE, LIST/NLST/MLSD and ABOR: the control side of passive transfers.
-import { Reply } from '../replies.ts';
+import { FtpError, Reply, failureReply, type ReplyCode } from '../replies.ts';
 import type { Session } from '../session.ts';
-import { FtpError, inspectQuietly, replyForError, resolveArg, storageErrorReply } from '../namespace.ts';
+import { inspectQuietly, resolveArg } from '../resolve.ts';
+import { recordTransfer } from '../transfer-record.ts';
 import { splitListArgument, type Entry, type ListingFormat } from '../../listing.ts';
 import { directoryPrefix, baseName } from '../../paths.ts';
 import type { TransferCommand } from '../../data/messages.ts';
-import type { PassiveChannel, TransferOutcome } from '../../data/pool.ts';
+import type { PassiveEndpoint, TransferOutcome } from '../../data/data-plane.ts';
 import { log } from '../../log.ts';
 
 function requireProtection(session: Session): void {
@@ -14,7 +15,7 @@ function requireProtection(session: Session): void {
   }
 }
 
-async function openPassive(session: Session): Promise<PassiveChannel> {
+async function openPassive(session: Session): Promise<PassiveEndpoint> {
   if (session.server.draining()) throw new FtpError(Reply.ServiceNotAvailable, 'Server shutting down; no new transfers.');
   requireProtection(session);
   if (session.transfer) throw new FtpError(Reply.CannotOpenData, 'A transfer is in progress.');
@@ -70,25 +71,15 @@ export function port(session: Session): void {
   session.reply(Reply.NotImplemented, 'Active mode is not supported; use PASV or EPSV.');
 }
 
-function outcomeReply(outcome: TransferOutcome): [number, string] {
+function outcomeReply(outcome: TransferOutcome): readonly [ReplyCode, string] {
   if (outcome.ok) return [Reply.ClosingData, `Transfer complete (${outcome.bytes} bytes).`];
-  if (outcome.rejected !== undefined) {
-    switch (outcome.rejected) {
-      case 'session-not-reused':
-        return [
-          Reply.NetworkProtocolNotSupported,
-          'Data connection refused: it must resume the TLS session of the control connection.',
-        ];
-      case 'closed':
-        return [Reply.TransferAborted, 'Data connection closed; transfer aborted.'];
-      default:
-        return [Reply.CannotOpenData, `Cannot open data connection: ${outcome.message}.`];
-    }
-  }
-  return storageErrorReply(outcome.kind);
+  return failureReply(outcome.failure, outcome.message);
 }
 
-/** Runs a transfer in the background: the command loop keeps serving ABOR, STAT, NOOP and QUIT. */
+/**
+ * Runs a transfer in the background: the command loop keeps serving ABOR, STAT, NOOP and QUIT.
+ * Whatever happens, the transfer ends with one reply and frees the session for the next one.
+ */
 function startTransfer(session: Session, command: TransferCommand, path: string, opening: string): void {
   const channel = session.passive;
   session.passive = undefined;
@@ -96,42 +87,31 @@ function startTransfer(session: Session, command: TransferCommand, path: string,
   const started = performance.now();
   const { metrics } = session.server;
   metrics.transfersInFlight.inc();
-  const done = (async (): Promise<void> => {
+  let inFlight = true;
+  const leaveFlight = (): void => {
+    if (inFlight) metrics.transfersInFlight.dec();
+    inFlight = false;
+  };
+  const run = async (): Promise<void> => {
     const outcome = await channel.transfer(command, () => session.reply(Reply.FileStatusOkOpeningData, opening));
     const [code, message] = outcomeReply(outcome);
-    const seconds = (performance.now() - started) / 1000;
-    metrics.transfersInFlight.dec();
-    metrics.transfers.observe({ op: command.op, result: outcome.ok ? 'ok' : 'failed' }, seconds);
-    metrics.bytes.inc({ direction: command.op === 'store' ? 'in' : 'out' }, outcome.bytes);
-    session.transfers += 1;
-    if (command.op === 'store') session.bytesIn += outcome.bytes;
-    else session.bytesOut += outcome.bytes;
-    log.info('transfer', {
-      session: session.id,
-      remote: session.remoteAddress,
-      user: session.accessKeyId,
-      op: command.op,
-      path,
-      code,
-      bytes: outcome.bytes,
-      ms: Math.round(seconds * 1000),
-      detail: outcome.ok ? undefined : outcome.message,
-    });
-    if (command.op !== 'list') {
-      session.server.transferLog?.({
-        finished: session.server.now(),
-        seconds,
-        remote: session.remoteAddress,
-        bytes: outcome.bytes,
-        path,
-        direction: command.op === 'store' ? 'i' : 'o',
-        user: session.accessKeyId ?? '-',
-        complete: outcome.ok,
-      });
+    leaveFlight();
+    try {
+      recordTransfer(session, { command, path, outcome, code, seconds: (performance.now() - started) / 1000 });
+    } finally {
+      session.transfer = undefined;
+      session.reply(code, message);
     }
-    session.transfer = undefined;
-    session.reply(code, message);
-  })();
+  };
+  const done = run().catch((error: unknown) => {
+    log.error('transfer failed unexpectedly', { session: session.id, error: error instanceof Error ? error.stack : String(error) });
+    leaveFlight();
+    channel.cancel();
+    if (session.transfer?.done === done) {
+      session.transfer = undefined;
+      session.reply(Reply.LocalError, 'Local error in processing; transfer aborted.');
+    }
+  });
   session.transfer = { channel, done };
 }
 
@@ -150,7 +130,7 @@ async function withPassiveCleanup(session: Session, work: () => Promise<void>): 
       session.passive?.cancel();
       session.passive = undefined;
     }
-    replyForError(session, error, 'transfer');
+    session.replyError(error, 'transfer');
   }
 }
 
@@ -171,12 +151,15 @@ async function store(session: Session, arg: string, append: boolean): Promise<vo
   const offset = takeRestOffset(session);
   await withPassiveCleanup(session, async () => {
     requireProtection(session);
-    if (offset > 0) throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
+    const { capabilities } = session.driver;
+    if (offset > 0 && !capabilities.resumableUpload) {
+      throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
+    }
     const { path, location } = resolveArg(session, arg);
     if (location.kind !== 'object' || location.key.endsWith('/')) {
       throw new FtpError(Reply.FileNameNotAllowed, 'Files can only be stored inside a bucket.');
     }
-    if (append) {
+    if (append && !capabilities.append) {
       const node = await inspectQuietly(session.driver, location);
       if (node.type !== 'missing') throw new FtpError(Reply.TransferAborted, 'The file exists and S3 objects cannot be appended to.');
     }
