@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backends, s3Env, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 import { FaultProxy, S3Calls } from '../helpers/fault-proxy.ts';
-import { gatewayFor, loginWhileStorageDown } from '../helpers/ftp-steps.ts';
+import { gatewayFor, loginWhileStorageDown, newBucket } from '../helpers/ftp-steps.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
 const MiB = 1024 * 1024;
@@ -242,16 +242,14 @@ for (const backend of backends()) {
     const extraArgs = ['--workers', '2', ...(backend === 'local' ? ['--stall-timeout', '2'] : [])];
     const gw = await gatewayFor(t, backend, { extraArgs, env: { S3FTPD_FAILPOINT: 'worker-exit' } });
     const { probe, user, password } = gw;
-    const bucket = uniqueBucket('crash');
-    await probe.createBucket(bucket);
-    t.teardown(() => probe.removeBucket(bucket));
+    const bucket = await newBucket(t, gw, 'crash');
 
     const big = randomBytes(24 * MiB);
     await probe.put(bucket, 'big.bin', big);
     const old = Buffer.from('previous object');
     await probe.put(bucket, 'failpoint-worker-exit.bin', old);
     const [a, b, c, idle] = await Promise.all([1, 2, 3, 4].map(() => RawFtp.login(gw.host, gw.port, user, password)));
-    t.teardown(() => Promise.all([a, b, c, idle].map((s) => s?.quit())));
+    t.teardown(() => Promise.all([a, b, c, idle].filter((s) => s !== undefined).map((s) => s.quit())));
     if (!a || !b || !c || !idle) throw new Error('login failed');
 
     // B and C: downloads held mid-way (data sockets paused), one on each worker; the crashing upload

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { s3ClientFor, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { s3ClientFor, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 import { eventually, gatewayFor, loginWhileStorageDown, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
