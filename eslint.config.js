@@ -2,9 +2,10 @@
 // warnings (function length, complexity) point at code to look at, they do not fail it.
 // Typed linting: the rules see TypeScript's types through tsconfig.test.json, which covers all three
 // folders, so floating promises and the like are found, not only what the syntax shows.
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'bench/out/**', '.tap/**', 'eslint.config.js'] },
   {
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
