@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backends, type BackendName, type Gateway } from '../helpers/gateway.ts';
-import { metricSum } from '../helpers/metrics.ts';
+import { metricsAddress, metricSum } from '../helpers/metrics.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
 import { eventually, gatewayFor, newBucket, openTransfer, session, writePaced, type Teardown } from '../helpers/ftp-steps.ts';
 
@@ -146,9 +146,8 @@ for (const backend of backends()) {
 
 t.test('slowloris: 200 silent connections cost little and are closed in time (local)', async (t) => {
   const gw = await gatewayFor(t, local, { extraArgs: ['--idle-timeout', '6', '--metrics', '127.0.0.1:0'] });
-  let url = '';
-  await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
-  const rss = async (): Promise<number> => metricSum(await (await fetch(url)).text(), 's3ftpd_process_resident_memory_bytes') ?? NaN;
+  const url = await metricsAddress(gw);
+  const rss = async (): Promise<number> => metricSum(await (await fetch(`${url}/metrics`)).text(), 's3ftpd_process_resident_memory_bytes') ?? NaN;
   const rssBefore = await rss();
   const silent: Greeted[] = [];
   // Spread over four source addresses: the per-address limit (64) is not what this test is about.
@@ -255,11 +254,7 @@ t.test('--stall-timeout 2: a download the client stops reading ends 426 (local)'
 for (const backend of backends()) {
   t.test(`metrics, /healthz and /readyz move with logins and transfers (${backend})`, async (t) => {
     const gw = await gatewayFor(t, backend, { extraArgs: ['--metrics', '127.0.0.1:0'] });
-    let url = '';
-    await eventually(async () => {
-      url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '';
-      return url !== '';
-    }, 5000);
+    const url = await metricsAddress(gw);
     t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'the metrics address is printed');
     const scrape = async (): Promise<string> => {
       const res = await fetch(`${url}/metrics`);
@@ -327,8 +322,7 @@ for (const backend of backends()) {
 t.test('/readyz answers 503 while S3 is unreachable, /healthz 200', async (t) => {
   // Nothing listens on 127.0.0.1:9, so every S3 request is refused at once.
   const gw = await gatewayFor(t, local, { extraArgs: ['--s3-endpoint', 'http://127.0.0.1:9', '--metrics', '127.0.0.1:0'] });
-  let url = '';
-  await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
+  const url = await metricsAddress(gw);
   t.equal((await fetch(`${url}/healthz`)).status, 200, '/healthz 200: the process is alive');
   t.equal((await fetch(`${url}/readyz`)).status, 503, '/readyz 503: storage unreachable');
 });

@@ -6,7 +6,7 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backends } from '../helpers/gateway.ts';
-import { metricSum } from '../helpers/metrics.ts';
+import { metricsAddress, metricSum } from '../helpers/metrics.ts';
 import { eventually, gatewayFor, newBucket, openTransfer, session, writeAll } from '../helpers/ftp-steps.ts';
 
 const MiB = 1024 * 1024;
@@ -19,8 +19,7 @@ if (backends().includes('s3')) {
     const gw = await gatewayFor(t, 's3', {
       extraArgs: ['--workers', '2', '--part-size', '5MiB', '--queue-size', '2', '--upload-buffer-budget', '12MiB', '--metrics', '127.0.0.1:0'],
     });
-    let url = '';
-    await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
+    const url = await metricsAddress(gw);
     const bufferBytes = async (): Promise<number> => metricSum(await (await fetch(`${url}/metrics`)).text(), 's3ftpd_upload_buffer_bytes') ?? -1;
     const name = await newBucket(t, gw, 'budget');
 
