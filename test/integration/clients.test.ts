@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
-import { backends, startGateway, type Gateway } from '../helpers/gateway.ts';
+import { backends, type BackendName, type Gateway } from '../helpers/gateway.ts';
 import { gatewayFor, newBucket } from '../helpers/ftp-steps.ts';
 import { curl, curlBody, curlCode, describe, ftpUrl, ftplib, lftp, lftpQuote, rclone, type FtplibOutput } from '../helpers/clients.ts';
 
@@ -260,7 +260,7 @@ async function ftplibClient(t: Test, gw: Gateway): Promise<void> {
   t.equal(await gw.probe.openUploads(bucket), 0, 'no upload left open');
 }
 
-async function ftplibOptionalReuse(t: Test, backend: Parameters<typeof startGateway>[0]): Promise<void> {
+async function ftplibOptionalReuse(t: Test, backend: BackendName): Promise<void> {
   const gw = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'optional'] });
   const bucket = await newBucket(t, gw, 'ftplib-opt');
   const dir = await scratch(t);
@@ -286,7 +286,7 @@ async function ftplibOptionalReuse(t: Test, backend: Parameters<typeof startGate
  * often resumes a session that another of its control connections made: it needs
  * --tls-session-reuse address (the default, required, answers 522 to such data connections).
  */
-async function rcloneClient(t: Test, backend: Parameters<typeof startGateway>[0]): Promise<void> {
+async function rcloneClient(t: Test, backend: BackendName): Promise<void> {
   const gw = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'address'] });
   const bucket = await newBucket(t, gw, 'rclone');
   const dir = await scratch(t);
