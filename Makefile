@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:2121
 # semi-spaces cost no CPU (bench/RESULTS.md section 15). Workers get the same from src/data/pool.ts.
 GATEWAY_NODE_FLAGS ?= --max-semi-space-size=16
 
-.PHONY: all install build run test test-unit typecheck test-deps soak bench clean
+.PHONY: all install build run lint test test-unit typecheck test-deps soak bench clean
 
 all: build
 
@@ -27,11 +27,17 @@ typecheck: install
 run: build
 	$(NODE) $(GATEWAY_NODE_FLAGS) dist/cli.js --listen $(LISTEN) --data-dir ./data
 
+# ESLint with typed typescript-eslint rules over src/, test/ and bench/ (eslint.config.js): errors
+# fail, warnings (function length, complexity) are only shown. LINT_ARGS="--ignore-pattern src" etc.
+lint: install
+	eslint $(LINT_ARGS) .
+
 test-deps:
 	bash scripts/install-test-deps.sh
 
-# Starts radosgw, runs every test against it and the embedded store, and always stops it.
-test: build typecheck test-deps
+# Lints first (seconds), then starts radosgw, runs every test against it and the embedded store, and
+# always stops it.
+test: lint build typecheck test-deps
 	@status=0; \
 	bash scripts/radosgw-start.sh $(RGW_STATE) || { bash scripts/radosgw-stop.sh $(RGW_STATE); exit 1; }; \
 	set -a; source $(RGW_STATE)/env; set +a; \

@@ -1,13 +1,20 @@
-// Small steps on top of RawFtp shared by the command-table integration tests: sessions and buckets
-// that clean up after themselves, transfers kept open for ABOR/QUIT, and listing-line parsers.
+// Small steps on top of RawFtp shared by the integration tests: gateways, sessions and buckets that
+// clean up after themselves, transfers kept open for ABOR/QUIT, paced writes, listing-line parsers.
 import type * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RawFtp, type FtpReply } from './raw-ftp.ts';
-import { uniqueBucket, type Gateway } from './gateway.ts';
+import { startGateway, uniqueBucket, type BackendName, type Gateway, type GatewayOptions } from './gateway.ts';
 
 /** The part of a tap test these helpers need. */
 export interface Teardown {
   teardown(fn: () => unknown): void;
+}
+
+/** startGateway, stopped (SIGKILL after 5 s) when the test ends. */
+export async function gatewayFor(t: Teardown, backend: BackendName, options: GatewayOptions = {}): Promise<Gateway> {
+  const gw = await startGateway(backend, options);
+  t.teardown(() => gw.stop());
+  return gw;
 }
 
 /** A logged-in session (AUTH TLS, PBSZ 0, PROT P) that quits when the test ends. */
@@ -18,7 +25,7 @@ export async function session(t: Teardown, gw: Gateway): Promise<RawFtp> {
 }
 
 /** A new bucket created directly in the store and removed with everything in it at the end. */
-export async function bucket(t: Teardown, gw: Gateway, label: string): Promise<string> {
+export async function newBucket(t: Teardown, gw: Gateway, label: string): Promise<string> {
   const name = uniqueBucket(label);
   await gw.probe.createBucket(name);
   t.teardown(() => gw.probe.removeBucket(name));
@@ -50,7 +57,10 @@ export async function openTransfer(ftp: RawFtp, command: string, options: { read
   return { first, data, received: closed };
 }
 
-/** Writes to a socket and waits until it drained or closed (a reset counts as closed). */
+/**
+ * Writes to a socket and waits until it drained or closed. A reset counts as closed and does not
+ * reject: tests that cut connections on purpose check the outcome in replies and the store instead.
+ */
 export async function writeAll(socket: net.Socket, body: Buffer): Promise<void> {
   if (socket.destroyed) return;
   if (socket.write(body)) return;
@@ -63,6 +73,30 @@ export async function writeAll(socket: net.Socket, body: Buffer): Promise<void> 
     socket.on('drain', done);
     socket.on('close', done);
   });
+}
+
+export interface Pacing {
+  /** How long the whole body takes to send: one slice every `spreadOverMs / slices` ms. */
+  readonly spreadOverMs: number;
+  readonly slices?: number;
+  /** End the stream (close_notify on TLS) after the last slice; false leaves it open, as a stalled client would. */
+  readonly end?: boolean;
+}
+
+/**
+ * Writes `body` slowly, so that a transfer is still running while the test signals or samples the
+ * gateway. Resolves true once every slice is written, false when the connection closed first.
+ */
+export async function writePaced(data: net.Socket, body: Buffer, { spreadOverMs, slices = 20, end = true }: Pacing): Promise<boolean> {
+  const size = Math.ceil(body.length / slices);
+  for (let i = 0; i < slices; i += 1) {
+    if (data.destroyed) return false;
+    await writeAll(data, body.subarray(i * size, (i + 1) * size));
+    await sleep(spreadOverMs / slices);
+  }
+  if (data.destroyed) return false;
+  if (end) data.end();
+  return true;
 }
 
 /** Polls `check` until it is true or `ms` passed; returns the last answer. */

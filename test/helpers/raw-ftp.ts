@@ -129,7 +129,7 @@ export class RawFtp {
   }
 
   async upgrade(): Promise<void> {
-    const plain = this.#socket as net.Socket;
+    const plain = this.#socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
     const secure = tls.connect({ ...this.#tlsOptions, socket: plain, rejectUnauthorized: false, servername: undefined });

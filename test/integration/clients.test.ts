@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
-import { backends, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { backends, type BackendName, type Gateway } from '../helpers/gateway.ts';
+import { gatewayFor, newBucket } from '../helpers/ftp-steps.ts';
 import { curl, curlBody, curlCode, describe, ftpUrl, ftplib, lftp, lftpQuote, rclone, type FtplibOutput } from '../helpers/clients.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
@@ -19,13 +20,6 @@ async function scratch(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 's3ftpd-clients-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function bucketOn(t: Test, gw: Gateway, label: string): Promise<string> {
-  const bucket = uniqueBucket(label);
-  await gw.probe.createBucket(bucket);
-  t.teardown(() => gw.probe.removeBucket(bucket));
-  return bucket;
 }
 
 function same(t: Test, actual: Buffer | undefined, expected: Buffer, message: string): void {
@@ -41,7 +35,7 @@ function ftplibCode(output: FtplibOutput | undefined): number | undefined {
 }
 
 async function curlClient(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'curl');
+  const bucket = await newBucket(t, gw, 'curl');
   const dir = await scratch(t);
   const small = randomBytes(3000 + randomInt(1000));
   const big = randomBytes(20 * MiB + 4321);
@@ -109,7 +103,7 @@ async function curlClient(t: Test, gw: Gateway): Promise<void> {
  * connection for two data connections.
  */
 async function curlTls12(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'curl12');
+  const bucket = await newBucket(t, gw, 'curl12');
   const dir = await scratch(t);
   const body = randomBytes(5 * MiB + 99);
   await writeFile(path.join(dir, 'up.bin'), body);
@@ -133,7 +127,7 @@ async function curlTls12(t: Test, gw: Gateway): Promise<void> {
 
 /** Many small uploads, one curl per file (TLS 1.3, resumed session): each 226 must mean the whole file. */
 async function curlManySmall(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'curl-many');
+  const bucket = await newBucket(t, gw, 'curl-many');
   const dir = await scratch(t);
   const COUNT = 50;
   const deadline = Date.now() + 150_000;
@@ -155,7 +149,7 @@ async function curlManySmall(t: Test, gw: Gateway): Promise<void> {
 }
 
 async function lftpClient(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'lftp');
+  const bucket = await newBucket(t, gw, 'lftp');
   const dir = await scratch(t);
   const local = (name: string): string => lftpQuote(path.join(dir, name));
   const body = randomBytes(150_000);
@@ -214,7 +208,7 @@ async function lftpClient(t: Test, gw: Gateway): Promise<void> {
 
 /** lftp with its default settings: it sends STOR, then waits up to 5 s for 150 before starting TLS. */
 async function lftpLatency(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'lftp-wait');
+  const bucket = await newBucket(t, gw, 'lftp-wait');
   const dir = await scratch(t);
   const body = randomBytes(10_000);
   await writeFile(path.join(dir, 'w.bin'), body);
@@ -225,7 +219,7 @@ async function lftpLatency(t: Test, gw: Gateway): Promise<void> {
 }
 
 async function ftplibClient(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'ftplib');
+  const bucket = await newBucket(t, gw, 'ftplib');
   const dir = await scratch(t);
   const body = randomBytes(300 * 1024 + 7);
   const offset = 100_000;
@@ -266,10 +260,9 @@ async function ftplibClient(t: Test, gw: Gateway): Promise<void> {
   t.equal(await gw.probe.openUploads(bucket), 0, 'no upload left open');
 }
 
-async function ftplibOptionalReuse(t: Test, backend: Parameters<typeof startGateway>[0]): Promise<void> {
-  const gw = await startGateway(backend, { extraArgs: ['--tls-session-reuse', 'optional'] });
-  t.teardown(() => gw.stop());
-  const bucket = await bucketOn(t, gw, 'ftplib-opt');
+async function ftplibOptionalReuse(t: Test, backend: BackendName): Promise<void> {
+  const gw = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'optional'] });
+  const bucket = await newBucket(t, gw, 'ftplib-opt');
   const dir = await scratch(t);
   const body = randomBytes(64 * 1024 + 3);
   await writeFile(path.join(dir, 'up.bin'), body);
@@ -293,10 +286,9 @@ async function ftplibOptionalReuse(t: Test, backend: Parameters<typeof startGate
  * often resumes a session that another of its control connections made: it needs
  * --tls-session-reuse address (the default, required, answers 522 to such data connections).
  */
-async function rcloneClient(t: Test, backend: Parameters<typeof startGateway>[0]): Promise<void> {
-  const gw = await startGateway(backend, { extraArgs: ['--tls-session-reuse', 'address'] });
-  t.teardown(() => gw.stop());
-  const bucket = await bucketOn(t, gw, 'rclone');
+async function rcloneClient(t: Test, backend: BackendName): Promise<void> {
+  const gw = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'address'] });
+  const bucket = await newBucket(t, gw, 'rclone');
   const dir = await scratch(t);
   const files: Array<[string, Buffer]> = [
     ['a.bin', randomBytes(3 * MiB + 17)],
@@ -343,7 +335,7 @@ async function rcloneClient(t: Test, backend: Parameters<typeof startGateway>[0]
 }
 
 async function basicFtpClient(t: Test, gw: Gateway): Promise<void> {
-  const bucket = await bucketOn(t, gw, 'basicftp');
+  const bucket = await newBucket(t, gw, 'basicftp');
   const client = new Client(30_000);
   t.teardown(() => client.close());
   await client.access({ host: gw.host, port: gw.port, user: gw.user, password: gw.password, secure: true, secureOptions: { rejectUnauthorized: false } });
@@ -386,8 +378,7 @@ async function basicFtpClient(t: Test, gw: Gateway): Promise<void> {
 
 for (const backend of backends()) {
   t.test(`real FTPS clients on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
     await t.test('curl: upload, download, resume, list, names, create dirs, rename, delete', (t) => curlClient(t, gw));
     await t.test('curl: 50 small uploads each arrive whole', (t) => curlManySmall(t, gw));
     await t.test('curl on TLS 1.2 (session ids, no tickets): upload, download, two listings in one run', (t) => curlTls12(t, gw));

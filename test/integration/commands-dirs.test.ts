@@ -1,9 +1,9 @@
 // SPEC §3 (namespace), §4 directory rows (CWD/CDUP/PWD, MKD, RMD, NLST/LIST/MLSD/MLST) and §5
 // (listing formats). Reply codes through RawFtp; outcomes checked in the store itself.
 import t from 'tap';
-import { backends, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { backends, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
 import type { RawFtp } from '../helpers/raw-ftp.ts';
-import { bucket, listStamp, type Teardown, parseFacts, parseListLine, parseTimeval, session, stor } from '../helpers/ftp-steps.ts';
+import { gatewayFor, listStamp, newBucket, parseFacts, parseListLine, parseTimeval, session, stor, type Teardown } from '../helpers/ftp-steps.ts';
 
 /** Names that break naive parsers, with the bytes each file holds. */
 const ODD_FILES: ReadonlyArray<[string, string]> = [
@@ -18,7 +18,7 @@ const ODD_DIRS = ['sub dir', '-d', 'implicit'];
 
 /** A bucket holding ODD_FILES (uploaded through the gateway) and ODD_DIRS (MKD, or a bare prefix). */
 async function oddBucket(t: Teardown, gw: Gateway, ftp: RawFtp): Promise<string> {
-  const b = await bucket(t, gw, 'odd');
+  const b = await newBucket(t, gw, 'odd');
   for (const [name, body] of ODD_FILES) {
     const code = await stor(ftp, `/${b}/${name}`, body);
     if (code !== 226) throw new Error(`STOR ${name}: ${code}`);
@@ -39,12 +39,11 @@ function longKey(bytes: number): string {
 
 for (const backend of backends()) {
   t.test(`directory commands on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
 
     await t.test('CWD/CDUP 250, PWD 257 "path"; 550 for missing directories, buckets and files', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'cwd');
+      const b = await newBucket(t, gw, 'cwd');
       await gw.probe.put(b, 'implicit/x.txt', 'x');
       t.match((await ftp.send('PWD')).lines[0], /^257 "\/"( |$)/, 'starts at /');
       t.equal((await ftp.send(`CWD /${b}`)).code, 250);
@@ -71,7 +70,7 @@ for (const backend of backends()) {
 
     await t.test('paths are normalised and nothing climbs above /', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'dots');
+      const b = await newBucket(t, gw, 'dots');
       await gw.probe.put(b, 'a/f.txt', 'twelve bytes');
       t.equal((await ftp.send('CWD /../../..')).code, 250);
       t.match((await ftp.send('PWD')).lines[0], /^257 "\/"/);
@@ -91,7 +90,7 @@ for (const backend of backends()) {
 
     await t.test('a key longer than 1024 bytes of UTF-8 answers 553', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'long');
+      const b = await newBucket(t, gw, 'long');
       const tooLong = longKey(1025);
       t.equal(tooLong.length < 1024, true, 'fewer than 1024 characters: bytes decide');
       t.equal((await ftp.transfer(`STOR /${b}/${tooLong}`, { upload: Buffer.from('x') })).first.code, 553, 'STOR');
@@ -108,7 +107,7 @@ for (const backend of backends()) {
 
     await t.test('MKD 257 and a marker; 550 when it exists; at / it creates a bucket; bad bucket names refused', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'mkd');
+      const b = await newBucket(t, gw, 'mkd');
       await gw.probe.put(b, 'file', 'f');
       t.match((await ftp.send(`MKD /${b}/new`)).lines[0], new RegExp(`^257 "/${b}/new"`));
       t.ok((await gw.probe.keys(b)).includes('new/'), 'marker new/ in the store');
@@ -136,7 +135,7 @@ for (const backend of backends()) {
 
     await t.test('RMD 250; 550 not empty or missing; at / it deletes an empty bucket', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'rmd');
+      const b = await newBucket(t, gw, 'rmd');
       t.equal((await ftp.send(`MKD /${b}/empty`)).code, 257);
       t.equal((await ftp.send(`MKD /${b}/full`)).code, 257);
       await gw.probe.put(b, 'full/keep.txt', 'k');
@@ -199,7 +198,7 @@ for (const backend of backends()) {
 
     await t.test('LIST/NLST of a relative name that looks like ls options', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'dash');
+      const b = await newBucket(t, gw, 'dash');
       await gw.probe.put(b, '-la.txt', 'dash');
       await gw.probe.put(b, 'other.txt', 'other');
       t.equal((await ftp.send(`CWD /${b}`)).code, 250);

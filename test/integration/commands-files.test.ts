@@ -2,8 +2,8 @@
 // Every reply code is asserted through RawFtp; every outcome is checked in the store itself.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { backends, startGateway, type Gateway } from '../helpers/gateway.ts';
-import { bucket, parseTimeval, session, stor } from '../helpers/ftp-steps.ts';
+import { backends, type Gateway } from '../helpers/gateway.ts';
+import { gatewayFor, newBucket, parseTimeval, session, stor } from '../helpers/ftp-steps.ts';
 
 /** Keys that are objects, not directory markers (the embedded store lists folders as `dir/`). */
 async function fileKeys(gw: Gateway, name: string, prefix = ''): Promise<string[]> {
@@ -12,12 +12,11 @@ async function fileKeys(gw: Gateway, name: string, prefix = ''): Promise<string[
 
 for (const backend of backends()) {
   t.test(`file commands on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
 
     await t.test('SIZE: 213 bytes; 550 missing or a directory', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'size');
+      const b = await newBucket(t, gw, 'size');
       await gw.probe.put(b, 'dir/f.bin', randomBytes(1234));
       await gw.probe.put(b, 'empty.txt', '');
       t.same((await ftp.send(`SIZE /${b}/dir/f.bin`)).lines, ['213 1234']);
@@ -33,7 +32,7 @@ for (const backend of backends()) {
 
     await t.test('MDTM: 213 YYYYMMDDHHMMSS in UTC; 550 missing', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'mdtm');
+      const b = await newBucket(t, gw, 'mdtm');
       const before = Date.now();
       await gw.probe.put(b, 'f.txt', 'hello');
       const after = Date.now();
@@ -51,7 +50,7 @@ for (const backend of backends()) {
 
     await t.test('DELE: 250 and the object is gone; 550 missing or a directory', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'dele');
+      const b = await newBucket(t, gw, 'dele');
       await gw.probe.put(b, 'a.txt', 'a');
       await gw.probe.put(b, 'd/keep.txt', 'k');
       t.equal((await ftp.send(`DELE /${b}/a.txt`)).code, 250);
@@ -63,7 +62,7 @@ for (const backend of backends()) {
 
     await t.test('RNFR/RNTO a file: 350/250, copy then delete; names with spaces, UTF-8, + and %', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'rnfile');
+      const b = await newBucket(t, gw, 'rnfile');
       const body = randomBytes(4096);
       await gw.probe.put(b, 'ünï 日本.txt', body);
       t.equal((await ftp.send(`RNFR /${b}/ünï 日本.txt`)).code, 350);
@@ -79,7 +78,7 @@ for (const backend of backends()) {
 
     await t.test('RNFR/RNTO a whole directory moves every key under the prefix', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'rndir');
+      const b = await newBucket(t, gw, 'rndir');
       for (const dir of ['src', 'src/sub', 'src/empty']) t.equal((await ftp.send(`MKD /${b}/${dir}`)).code, 257);
       t.equal(await stor(ftp, `/${b}/src/a.txt`, 'A'), 226);
       t.equal(await stor(ftp, `/${b}/src/sub/b.txt`, 'BB'), 226);
@@ -97,7 +96,7 @@ for (const backend of backends()) {
 
     await t.test('RNTO without RNFR 503; RNFR of a missing source 550', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'rnerr');
+      const b = await newBucket(t, gw, 'rnerr');
       await gw.probe.put(b, 'a.txt', 'a');
       t.equal((await ftp.send(`RNTO /${b}/b.txt`)).code, 503, 'no RNFR at all');
       t.equal((await ftp.send(`RNFR /${b}/missing.txt`)).code, 550, 'missing source');
@@ -110,7 +109,7 @@ for (const backend of backends()) {
 
     await t.test('REST: 350; 501 not a number; REST>0 before STOR/APPE 554', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'rest');
+      const b = await newBucket(t, gw, 'rest');
       for (const bad of ['abc', '-5', '1.5', '12x']) t.equal((await ftp.send(`REST ${bad}`)).code, 501, `REST ${bad}`);
       t.equal((await ftp.send('REST 100')).code, 350);
       const refused = await ftp.transfer(`STOR /${b}/s.bin`, { upload: Buffer.from('data') });
@@ -127,7 +126,7 @@ for (const backend of backends()) {
 
     await t.test('RETR: whole object, resumed from a REST offset; 550 missing or a directory', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'retr');
+      const b = await newBucket(t, gw, 'retr');
       const body = randomBytes(300_001);
       await gw.probe.put(b, 'f.bin', body);
       t.equal((await ftp.send('REST 250000')).code, 350);
@@ -146,7 +145,7 @@ for (const backend of backends()) {
 
     await t.test('STOR overwrites; empty files are stored', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'stor');
+      const b = await newBucket(t, gw, 'stor');
       const first = randomBytes(200_000);
       const second = randomBytes(1000);
       const up = await ftp.transfer(`STOR /${b}/o.bin`, { upload: first });
@@ -162,7 +161,7 @@ for (const backend of backends()) {
 
     await t.test('APPE: 226 when new; 426 with the object unchanged when it exists', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'appe');
+      const b = await newBucket(t, gw, 'appe');
       const body = randomBytes(5000);
       const created = await ftp.transfer(`APPE /${b}/a.bin`, { upload: body });
       t.equal(created.first.code, 150);
@@ -176,7 +175,7 @@ for (const backend of backends()) {
 
     await t.test('ALLO 202; TYPE A/I (any) 200 and transfers stay binary; MODE S / STRU F 200, others 504', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'type');
+      const b = await newBucket(t, gw, 'type');
       t.equal((await ftp.send('ALLO')).code, 202);
       t.equal((await ftp.send('ALLO 123456')).code, 202);
       for (const type of ['A', 'I', 'A N', 'L 8', 'E']) t.equal((await ftp.send(`TYPE ${type}`)).code, 200, `TYPE ${type}`);

@@ -4,9 +4,9 @@ import t from 'tap';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backends, startGateway } from '../helpers/gateway.ts';
+import { backends } from '../helpers/gateway.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
-import { bucket, eventually, openTransfer, session, stor, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
+import { eventually, gatewayFor, newBucket, openTransfer, session, stor, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
 const REQUIRED_FEATURES = ['AUTH TLS', 'PBSZ', 'PROT', 'UTF8', 'EPSV', 'SIZE', 'MDTM', 'REST STREAM', 'MLST type*;size*;modify*;perm*;'];
 
@@ -21,8 +21,7 @@ async function tlsOnly(t: Teardown, host: string, port: number): Promise<RawFtp>
 
 for (const backend of backends()) {
   t.test(`session commands on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
 
     await t.test('FEAT 211 multi-line with the required features, before and after login', async (t) => {
       const { client: plain } = await RawFtp.connect(gw.host, gw.port);
@@ -62,7 +61,7 @@ for (const backend of backends()) {
 
     await t.test('STAT: 211 connection status without an argument, 213 listing with a path', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'stat');
+      const b = await newBucket(t, gw, 'stat');
       const body = randomBytes(12_345);
       t.equal(await stor(ftp, `/${b}/s t.bin`, body), 226);
       const status = await ftp.send('STAT');
@@ -184,7 +183,7 @@ for (const backend of backends()) {
 
     await t.test('ABOR with no transfer 226; during a large RETR 426 then 226', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'aborretr');
+      const b = await newBucket(t, gw, 'aborretr');
       t.equal((await ftp.send('ABOR')).code, 226, 'nothing running');
       await gw.probe.put(b, 'big.bin', randomBytes(48 * 1024 * 1024));
       const running = await openTransfer(ftp, `RETR /${b}/big.bin`, { read: false });
@@ -204,7 +203,7 @@ for (const backend of backends()) {
 
     await t.test('ABOR during a STOR: 426 then 226, no object or multipart upload left, an old object unchanged', async (t) => {
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'aborstor');
+      const b = await newBucket(t, gw, 'aborstor');
       const old = randomBytes(1000);
       await gw.probe.put(b, 'old.bin', old);
       for (const key of ['new.bin', 'old.bin']) {
@@ -232,7 +231,7 @@ for (const backend of backends()) {
       t.ok(idle.closed);
 
       const ftp = await session(t, gw);
-      const b = await bucket(t, gw, 'quit');
+      const b = await newBucket(t, gw, 'quit');
       const body = randomBytes(16 * 1024 * 1024);
       await gw.probe.put(b, 'q.bin', body);
       const running = await openTransfer(ftp, `RETR /${b}/q.bin`, { read: false });

@@ -6,10 +6,10 @@ import t from 'tap';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backends, s3Env, startGateway, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
+import { backends, s3Env, uniqueBucket, type StoreProbe } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 import { FaultProxy, S3Calls } from '../helpers/fault-proxy.ts';
-import { loginWhileStorageDown } from '../helpers/ftp-steps.ts';
+import { gatewayFor, loginWhileStorageDown, newBucket } from '../helpers/ftp-steps.ts';
 
 type Test = TapTest<BuiltPlugins, TestOpts> & BuiltPlugins;
 const MiB = 1024 * 1024;
@@ -32,8 +32,7 @@ const s3 = s3Env();
 // closes: 550 (or 451/426) and the gateway, the session and every other session go on.
 for (const backend of backends()) {
   t.test(`STOR into a missing bucket on ${backend} is answered cleanly, 20 times`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
     const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
     const bystander = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
     t.teardown(() => Promise.all([ftp.quit(), bystander.quit()]));
@@ -59,12 +58,11 @@ if (s3 && backends().includes('s3')) {
   t.test('S3 faults through a fault-injecting proxy', async (t) => {
     const proxy = await FaultProxy.start(s3.endpoint);
     t.teardown(() => proxy.close());
-    const gw = await startGateway('s3', {
+    const gw = await gatewayFor(t, 's3', {
       s3Endpoint: proxy.endpoint,
       // S3 requests that hang fail after --s3-timeout, so the hang cases end well inside the stall timeout.
       extraArgs: ['--part-size', String(8 * MiB), '--stall-timeout', String(STALL_S), '--s3-timeout', '3'],
     });
-    t.teardown(() => gw.stop());
     /** Direct access to radosgw, bypassing gateway and proxy. */
     const direct = gw.probe;
     const bucket = uniqueBucket('faults');
@@ -242,19 +240,16 @@ for (const backend of backends()) {
     // The embedded store sweeps a dead upload's temp file once it has been idle for twice the
     // stall timeout; a short one keeps this test quick (held downloads may then end in 426).
     const extraArgs = ['--workers', '2', ...(backend === 'local' ? ['--stall-timeout', '2'] : [])];
-    const gw = await startGateway(backend, { extraArgs, env: { S3FTPD_FAILPOINT: 'worker-exit' } });
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend, { extraArgs, env: { S3FTPD_FAILPOINT: 'worker-exit' } });
     const { probe, user, password } = gw;
-    const bucket = uniqueBucket('crash');
-    await probe.createBucket(bucket);
-    t.teardown(() => probe.removeBucket(bucket));
+    const bucket = await newBucket(t, gw, 'crash');
 
     const big = randomBytes(24 * MiB);
     await probe.put(bucket, 'big.bin', big);
     const old = Buffer.from('previous object');
     await probe.put(bucket, 'failpoint-worker-exit.bin', old);
     const [a, b, c, idle] = await Promise.all([1, 2, 3, 4].map(() => RawFtp.login(gw.host, gw.port, user, password)));
-    t.teardown(() => Promise.all([a, b, c, idle].map((s) => s?.quit())));
+    t.teardown(() => Promise.all([a, b, c, idle].filter((s) => s !== undefined).map((s) => s.quit())));
     if (!a || !b || !c || !idle) throw new Error('login failed');
 
     // B and C: downloads held mid-way (data sockets paused), one on each worker; the crashing upload

@@ -2,7 +2,8 @@
 // goes on, and another session is unaffected.
 import t from 'tap';
 import fc from 'fast-check';
-import { backends, startGateway, uniqueBucket } from '../helpers/gateway.ts';
+import { backends, uniqueBucket } from '../helpers/gateway.ts';
+import { gatewayFor } from '../helpers/ftp-steps.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
 
 const VERBS = ['CWD', 'MKD', 'RMD', 'DELE', 'SIZE', 'MDTM', 'RNFR', 'MLST', 'STAT', 'OPTS', 'REST', 'TYPE', 'MODE', 'STRU', 'HELP', 'XYZZY', 'PROT', 'EPSV'];
@@ -14,8 +15,7 @@ const hostileArg = fc.oneof(
 
 for (const backend of backends()) {
   t.test(`hostile input on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
     const bucket = uniqueBucket('hostile');
     t.teardown(() => gw.probe.removeBucket(bucket));
     const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);

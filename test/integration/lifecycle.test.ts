@@ -12,39 +12,11 @@ import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backends, GatewayExitError, startGateway, uniqueBucket, type BackendName, type Gateway, type GatewayOptions } from '../helpers/gateway.ts';
+import { backends, GatewayExitError, startGateway, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
-import { eventually, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
+import { eventually, gatewayFor, newBucket, openTransfer, writePaced, type Teardown } from '../helpers/ftp-steps.ts';
 
 const run = promisify(execFile);
-
-/** startGateway, stopped (SIGKILL after 5 s) at teardown. */
-async function gatewayFor(t: Teardown, backend: BackendName, options: GatewayOptions = {}): Promise<Gateway> {
-  const gw = await startGateway(backend, options);
-  t.teardown(() => gw.stop());
-  return gw;
-}
-
-/** A new bucket in the gateway's store, removed at teardown. */
-async function newBucket(t: Teardown, gw: Gateway): Promise<string> {
-  const name = uniqueBucket('life');
-  await gw.probe.createBucket(name);
-  t.teardown(() => gw.probe.removeBucket(name));
-  return name;
-}
-
-/** Writes `body` in `steps` slices spread over `ms` and ends it; false when the connection closed first. */
-async function paced(data: net.Socket, body: Buffer, ms: number, steps: number): Promise<boolean> {
-  const size = Math.ceil(body.length / steps);
-  for (let i = 0; i < steps; i += 1) {
-    if (data.destroyed) return false;
-    await writeAll(data, body.subarray(i * size, (i + 1) * size));
-    await sleep(ms / steps);
-  }
-  if (data.destroyed) return false;
-  data.end();
-  return true;
-}
 
 /** What a new control connection gets: the greeting, or the connect error code. */
 async function tryConnect(host: string, port: number): Promise<string> {
@@ -65,13 +37,13 @@ for (const backend of backends()) {
   t.test(`SIGTERM drain (${backend})`, async (t) => {
     await t.test('the running upload completes, new connections are refused, exit 0', async (t) => {
       const gw = await gatewayFor(t, backend, { extraArgs: ['--part-size', PART] });
-      const name = await newBucket(t, gw);
+      const name = await newBucket(t, gw, 'life');
       const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
       t.teardown(() => ftp.destroy());
       const body = randomBytes(6 * 1024 * 1024 + 11);
       const up = await openTransfer(ftp, `STOR /${name}/drained.bin`);
       t.equal(up.first.code, 150);
-      const pacing = paced(up.data, body, 3000, 30);
+      const pacing = writePaced(up.data, body, { spreadOverMs: 3000, slices: 30 });
       await sleep(800);
       process.kill(gw.pid, 'SIGTERM');
       await sleep(300);
@@ -86,14 +58,14 @@ for (const backend of backends()) {
 
     await t.test('--drain-timeout 1: a longer upload is aborted and nothing is committed, exit 0', async (t) => {
       const gw = await gatewayFor(t, backend, { extraArgs: ['--part-size', PART, '--drain-timeout', '1'] });
-      const name = await newBucket(t, gw);
+      const name = await newBucket(t, gw, 'life');
       await gw.probe.put(name, 'keep.bin', 'the old object');
       const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
       t.teardown(() => ftp.destroy());
       const up = await openTransfer(ftp, `STOR /${name}/keep.bin`);
       t.equal(up.first.code, 150);
       // 16 MiB over 5 s: at SIGTERM more than a part (5 MiB) is in, so S3 has a multipart upload open.
-      const pacing = paced(up.data, randomBytes(16 * 1024 * 1024), 5000, 50);
+      const pacing = writePaced(up.data, randomBytes(16 * 1024 * 1024), { spreadOverMs: 5000, slices: 50 });
       await sleep(1200);
       t.ok(await eventually(async () => (await gw.probe.openUploads(name)) > 0, 1500), 'an upload is open in the store at SIGTERM');
       const signalled = Date.now();
@@ -177,7 +149,7 @@ t.test('SIGHUP reloads the certificate; open sessions keep working (local)', asy
   await copyFile(path.join(dir, 'a.crt'), cert);
   await copyFile(path.join(dir, 'a.key'), key);
   const gw = await gatewayFor(t, 'local', { extraArgs: ['--implicit-tls-listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key] });
-  const name = await newBucket(t, gw);
+  const name = await newBucket(t, gw, 'life');
   let implicitPort = 0;
   await eventually(async () => (implicitPort = Number(/implicit FTPS listening on \S+:(\d+)/.exec(gw.logs())?.[1] ?? 0)) > 0, 5000);
   t.equal(await peerCommonName(gw.host, gw.port), 'a', 'certificate A at start');
@@ -237,14 +209,11 @@ t.test('the generated certificate is kept with the embedded store across restart
 
 for (const backend of backends()) {
   t.test(`implicit FTPS listener (${backend})`, async (t) => {
-    const gw = await startGateway(backend, { extraArgs: ['--implicit-tls-listen', '127.0.0.1:0'] });
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend, { extraArgs: ['--implicit-tls-listen', '127.0.0.1:0'] });
     let address = '';
     await eventually(async () => (address = /s3ftpd implicit FTPS listening on (\S+:\d+)/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
     t.match(address, /^127\.0\.0\.1:\d+$/, 'the implicit address is printed');
-    const name = uniqueBucket('implicit');
-    await gw.probe.createBucket(name);
-    t.teardown(() => gw.probe.removeBucket(name));
+    const name = await newBucket(t, gw, 'implicit');
     const dir = await mkdtemp(path.join(tmpdir(), 's3ftpd-implicit-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const body = randomBytes(100_000);

@@ -1,13 +1,12 @@
 // Several listen addresses and IPv6: control on [::1], EPSV data on IPv6, PASV refused there.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { startGateway, uniqueBucket } from '../helpers/gateway.ts';
+import { uniqueBucket } from '../helpers/gateway.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
-import { eventually } from '../helpers/ftp-steps.ts';
+import { eventually, gatewayFor } from '../helpers/ftp-steps.ts';
 
 t.test('IPv4 and IPv6 control addresses on one gateway (embedded store)', async (t) => {
-  const gw = await startGateway('local', { extraArgs: ['--listen', '127.0.0.1:0,[::1]:0'] });
-  t.teardown(() => gw.stop());
+  const gw = await gatewayFor(t, 'local', { extraArgs: ['--listen', '127.0.0.1:0,[::1]:0'] });
   const readyLines = (): Array<{ host: string; port: number }> =>
     [...gw.logs().matchAll(/s3ftpd listening on (\S+):(\d+)/g)].map((m) => ({ host: m[1] ?? '', port: Number(m[2]) }));
   // The gateway counts as started at its first ready line; the second may arrive a moment later.
@@ -34,8 +33,7 @@ t.test('IPv4 and IPv6 control addresses on one gateway (embedded store)', async 
 });
 
 t.test('--pasv-address may be a host name, resolved at start', async (t) => {
-  const gw = await startGateway('local', { extraArgs: ['--pasv-address', 'localhost'] });
-  t.teardown(() => gw.stop());
+  const gw = await gatewayFor(t, 'local', { extraArgs: ['--pasv-address', 'localhost'] });
   const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
   t.teardown(() => ftp.quit());
   const reply = await ftp.send('PASV');

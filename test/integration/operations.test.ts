@@ -9,15 +9,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backends, startGateway, type BackendName, type Gateway } from '../helpers/gateway.ts';
+import { backends, type BackendName, type Gateway } from '../helpers/gateway.ts';
+import { metricsAddress, metricSum } from '../helpers/metrics.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
-import { bucket, eventually, openTransfer, session, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
-
-async function gateway(t: Teardown, backend: BackendName, extraArgs: string[]): Promise<Gateway> {
-  const gw = await startGateway(backend, { extraArgs });
-  t.teardown(() => gw.stop());
-  return gw;
-}
+import { eventually, gatewayFor, newBucket, openTransfer, session, writePaced, type Teardown } from '../helpers/ftp-steps.ts';
 
 interface Greeted {
   readonly socket: net.Socket;
@@ -70,33 +65,11 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   return result;
 }
 
-/** Writes `body` in `steps` slices spread over `ms`, then ends with close_notify unless `end` is false. */
-async function paced(data: net.Socket, body: Buffer, ms: number, steps = 20, end = true): Promise<void> {
-  const size = Math.ceil(body.length / steps);
-  for (let i = 0; i < steps; i += 1) {
-    await writeAll(data, body.subarray(i * size, (i + 1) * size));
-    await sleep(ms / steps);
-  }
-  if (end) data.end();
-}
-
-/** Sums the samples of `name` whose labels include `labels`; undefined when there is none. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let total: number | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) total = (total ?? 0) + Number(m[3]);
-  }
-  return total;
-}
-
 const local: BackendName = 'local';
 
 t.test('connection limits (local)', async (t) => {
   await t.test('--max-connections 3: the 4th gets 421 at connect, a freed slot is reused', async (t) => {
-    const gw = await gateway(t, local, ['--max-connections', '3']);
+    const gw = await gatewayFor(t, local, { extraArgs: ['--max-connections', '3'] });
     const open = [await greet(t, gw), await greet(t, gw), await greet(t, gw)];
     for (const c of open) t.match(await c.first, /^220 /, 'within the limit: 220');
     const fourth = await greet(t, gw);
@@ -107,7 +80,7 @@ t.test('connection limits (local)', async (t) => {
   });
 
   await t.test('--max-connections-per-ip 2: a 3rd from 127.0.0.1 gets 421, 127.0.0.2 still gets 220', async (t) => {
-    const gw = await gateway(t, local, ['--max-connections-per-ip', '2']);
+    const gw = await gatewayFor(t, local, { extraArgs: ['--max-connections-per-ip', '2'] });
     const a = await greet(t, gw);
     const b = await greet(t, gw);
     t.match(await a.first, /^220 /);
@@ -123,7 +96,7 @@ t.test('connection limits (local)', async (t) => {
 });
 
 t.test('idle timeout (local)', async (t) => {
-  const gw = await gateway(t, local, ['--idle-timeout', '2']);
+  const gw = await gatewayFor(t, local, { extraArgs: ['--idle-timeout', '2'] });
 
   await t.test('an idle logged-in connection gets 421 and is closed after ~2 s', async (t) => {
     const ftp = await session(t, gw);
@@ -155,13 +128,13 @@ t.test('idle timeout (local)', async (t) => {
 
 for (const backend of backends()) {
   t.test(`an upload longer than the idle timeout is not cut (${backend})`, async (t) => {
-    const gw = await gateway(t, backend, ['--idle-timeout', '2']);
+    const gw = await gatewayFor(t, backend, { extraArgs: ['--idle-timeout', '2'] });
     const ftp = await session(t, gw);
-    const name = await bucket(t, gw, 'idle');
+    const name = await newBucket(t, gw, 'idle');
     const body = randomBytes(300 * 1024 + 5);
     const up = await openTransfer(ftp, `STOR /${name}/slow.bin`);
     t.equal(up.first.code, 150);
-    await paced(up.data, body, 4000);
+    await writePaced(up.data, body, { spreadOverMs: 4000 });
     const final = await ftp.read(10_000);
     t.equal(final.code, 226, `a 4 s upload under --idle-timeout 2: ${final.text}`);
     t.ok((await gw.probe.get(name, 'slow.bin'))?.equals(body), 'the bytes are in the store');
@@ -172,10 +145,9 @@ for (const backend of backends()) {
 }
 
 t.test('slowloris: 200 silent connections cost little and are closed in time (local)', async (t) => {
-  const gw = await gateway(t, local, ['--idle-timeout', '6', '--metrics', '127.0.0.1:0']);
-  let url = '';
-  await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
-  const rss = async (): Promise<number> => sample(await (await fetch(url)).text(), 's3ftpd_process_resident_memory_bytes') ?? NaN;
+  const gw = await gatewayFor(t, local, { extraArgs: ['--idle-timeout', '6', '--metrics', '127.0.0.1:0'] });
+  const url = await metricsAddress(gw);
+  const rss = async (): Promise<number> => metricSum(await (await fetch(`${url}/metrics`)).text(), 's3ftpd_process_resident_memory_bytes') ?? NaN;
   const rssBefore = await rss();
   const silent: Greeted[] = [];
   // Spread over four source addresses: the per-address limit (64) is not what this test is about.
@@ -186,7 +158,7 @@ t.test('slowloris: 200 silent connections cost little and are closed in time (lo
   const grown = (await rss()) - rssBefore;
   t.ok(grown < 32 * 1024 * 1024, `they cost ${Math.round(grown / 1024)} KiB of memory in all (under 32 MiB)`);
   const ftp = await session(t, gw);
-  const name = await bucket(t, gw, 'slowloris');
+  const name = await newBucket(t, gw, 'slowloris');
   const body = randomBytes(1024 * 1024);
   const up = await ftp.transfer(`STOR /${name}/ok.bin`, { upload: body });
   t.equal(up.final?.code, 226, 'a normal client still uploads');
@@ -200,7 +172,7 @@ t.test('slowloris: 200 silent connections cost little and are closed in time (lo
 });
 
 t.test('slowloris: a command trickled a byte at a time is closed by the idle timeout (local)', async (t) => {
-  const gw = await gateway(t, local, ['--idle-timeout', '2']);
+  const gw = await gatewayFor(t, local, { extraArgs: ['--idle-timeout', '2'] });
   const c = await greet(t, gw);
   t.match(await c.first, /^220 /);
   const started = Date.now();
@@ -216,7 +188,7 @@ t.test('slowloris: a command trickled a byte at a time is closed by the idle tim
 });
 
 t.test('--accept-timeout 2 (local)', async (t) => {
-  const gw = await gateway(t, local, ['--accept-timeout', '2']);
+  const gw = await gatewayFor(t, local, { extraArgs: ['--accept-timeout', '2'] });
   const ftp = await session(t, gw);
 
   await t.test('EPSV, no data connection for 3 s, then LIST: 425', async (t) => {
@@ -242,14 +214,14 @@ t.test('--accept-timeout 2 (local)', async (t) => {
 
 for (const backend of backends()) {
   t.test(`--stall-timeout 2: a stalled upload ends 426 and commits nothing (${backend})`, async (t) => {
-    const gw = await gateway(t, backend, ['--stall-timeout', '2', '--part-size', String(5 * 1024 * 1024)]);
+    const gw = await gatewayFor(t, backend, { extraArgs: ['--stall-timeout', '2', '--part-size', String(5 * 1024 * 1024)] });
     const ftp = await session(t, gw);
-    const name = await bucket(t, gw, 'stall');
+    const name = await newBucket(t, gw, 'stall');
     await gw.probe.put(name, 'stall.bin', 'the old object');
     const up = await openTransfer(ftp, `STOR /${name}/stall.bin`);
     t.equal(up.first.code, 150);
     // More than one part, so S3 has a multipart upload open when the connection stalls.
-    await paced(up.data, randomBytes(6 * 1024 * 1024), 500, 12, false);
+    await writePaced(up.data, randomBytes(6 * 1024 * 1024), { spreadOverMs: 500, slices: 12, end: false });
     const stalled = Date.now();
     t.ok(await eventually(async () => (await gw.probe.openUploads(name)) > 0, 1500), 'an upload is open in the store when it stalls');
     const final = await ftp.read(10_000);
@@ -264,9 +236,9 @@ for (const backend of backends()) {
 }
 
 t.test('--stall-timeout 2: a download the client stops reading ends 426 (local)', async (t) => {
-  const gw = await gateway(t, local, ['--stall-timeout', '2']);
+  const gw = await gatewayFor(t, local, { extraArgs: ['--stall-timeout', '2'] });
   const ftp = await session(t, gw);
-  const name = await bucket(t, gw, 'stall-down');
+  const name = await newBucket(t, gw, 'stall-down');
   await gw.probe.put(name, 'big.bin', randomBytes(48 * 1024 * 1024));
   const down = await openTransfer(ftp, `RETR /${name}/big.bin`, { read: false });
   t.equal(down.first.code, 150);
@@ -281,12 +253,8 @@ t.test('--stall-timeout 2: a download the client stops reading ends 426 (local)'
 
 for (const backend of backends()) {
   t.test(`metrics, /healthz and /readyz move with logins and transfers (${backend})`, async (t) => {
-    const gw = await gateway(t, backend, ['--metrics', '127.0.0.1:0']);
-    let url = '';
-    await eventually(async () => {
-      url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '';
-      return url !== '';
-    }, 5000);
+    const gw = await gatewayFor(t, backend, { extraArgs: ['--metrics', '127.0.0.1:0'] });
+    const url = await metricsAddress(gw);
     t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'the metrics address is printed');
     const scrape = async (): Promise<string> => {
       const res = await fetch(`${url}/metrics`);
@@ -296,7 +264,7 @@ for (const backend of backends()) {
     t.equal((await fetch(`${url}/healthz`)).status, 200, '/healthz 200');
     t.equal((await fetch(`${url}/readyz`)).status, 200, '/readyz 200');
     const before = await scrape();
-    const count = (text: string, name: string, labels: Record<string, string> = {}): number => sample(text, name, labels) ?? 0;
+    const count = (text: string, name: string, labels: Record<string, string> = {}): number => metricSum(text, name, labels) ?? 0;
 
     const { client: bad } = await RawFtp.connect(gw.host, gw.port);
     await bad.expect('AUTH TLS', 234);
@@ -309,7 +277,7 @@ for (const backend of backends()) {
     t.equal(count(afterFail, 's3ftpd_logins_total', { result: 'ok' }), count(before, 's3ftpd_logins_total', { result: 'ok' }), 'ok logins unchanged');
 
     const ftp = await session(t, gw);
-    const name = await bucket(t, gw, 'metrics');
+    const name = await newBucket(t, gw, 'metrics');
     const s3Ops = (text: string): number =>
       count(text, 's3ftpd_s3_request_duration_seconds_count', { operation: 'PutObject' }) +
       count(text, 's3ftpd_s3_request_duration_seconds_count', { operation: 'UploadPart' });
@@ -320,12 +288,12 @@ for (const backend of backends()) {
     const body = randomBytes(512 * 1024 + 3);
     const up = await openTransfer(ftp, `STOR /${name}/m.bin`);
     t.equal(up.first.code, 150);
-    const pacing = paced(up.data, body, 2000);
+    const pacing = writePaced(up.data, body, { spreadOverMs: 2000 });
     await sleep(800);
     const during = await scrape();
-    t.equal(sample(during, 's3ftpd_transfers_in_flight'), 1, 'one transfer in flight during the upload');
+    t.equal(metricSum(during, 's3ftpd_transfers_in_flight'), 1, 'one transfer in flight during the upload');
     t.ok(count(during, 's3ftpd_sessions') >= 1, 'sessions >= 1');
-    t.equal(sample(during, 's3ftpd_passive_ports_in_use'), 1, 'one passive endpoint in use');
+    t.equal(metricSum(during, 's3ftpd_passive_ports_in_use'), 1, 'one passive endpoint in use');
     await pacing;
     t.equal((await ftp.read(10_000)).code, 226);
     const after = await scrape();
@@ -353,9 +321,8 @@ for (const backend of backends()) {
 
 t.test('/readyz answers 503 while S3 is unreachable, /healthz 200', async (t) => {
   // Nothing listens on 127.0.0.1:9, so every S3 request is refused at once.
-  const gw = await gateway(t, local, ['--s3-endpoint', 'http://127.0.0.1:9', '--metrics', '127.0.0.1:0']);
-  let url = '';
-  await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
+  const gw = await gatewayFor(t, local, { extraArgs: ['--s3-endpoint', 'http://127.0.0.1:9', '--metrics', '127.0.0.1:0'] });
+  const url = await metricsAddress(gw);
   t.equal((await fetch(`${url}/healthz`)).status, 200, '/healthz 200: the process is alive');
   t.equal((await fetch(`${url}/readyz`)).status, 503, '/readyz 503: storage unreachable');
 });
@@ -365,9 +332,9 @@ for (const backend of backends()) {
     const dir = await mkdtemp(path.join(tmpdir(), 's3ftpd-xferlog-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'xferlog');
-    const gw = await gateway(t, backend, ['--xferlog', file]);
+    const gw = await gatewayFor(t, backend, { extraArgs: ['--xferlog', file] });
     const ftp = await session(t, gw);
-    const name = await bucket(t, gw, 'xferlog');
+    const name = await newBucket(t, gw, 'xferlog');
     const body = randomBytes(12_345);
     t.equal((await ftp.transfer(`STOR /${name}/dir/x.bin`, { upload: body })).final?.code, 226);
     t.equal((await ftp.transfer(`RETR /${name}/dir/x.bin`)).final?.code, 226);

@@ -19,9 +19,9 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { s3ClientFor, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { s3ClientFor, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
-import { eventually, loginWhileStorageDown, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
+import { eventually, gatewayFor, loginWhileStorageDown, openTransfer, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts');
@@ -148,12 +148,11 @@ if (!haveRadosgw && process.env.S3FTPD_TEST_REQUIRE_S3 !== '1') {
 } else {
   t.test('radosgw stopped mid-transfer and restarted', async (t) => {
     const rgw = await startOwnRadosgw(t);
-    const gw: Gateway = await startGateway('s3', {
+    const gw: Gateway = await gatewayFor(t, 's3', {
       s3Endpoint: rgw.endpoint,
       // Part size at the minimum so a multipart upload is open early; timeouts well inside the test's.
       extraArgs: ['--part-size', String(5 * MiB), '--s3-timeout', '10', '--stall-timeout', '30'],
     });
-    t.teardown(() => gw.stop());
     const s3 = s3ClientFor(gw.user, gw.password);
     t.teardown(() => s3.destroy());
     // No bucket clean-up: the whole cluster goes at teardown.

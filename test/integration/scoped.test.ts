@@ -4,7 +4,8 @@
 import t from 'tap';
 import { randomBytes, createHash } from 'node:crypto';
 import { ListBucketsCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
-import { backends, s3ClientFor, s3Env, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { backends, s3ClientFor, s3Env, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { gatewayFor } from '../helpers/ftp-steps.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
 
 const SCOPED_UID = 's3ftpd-scoped';
@@ -29,8 +30,7 @@ if (backends().includes('s3') && env) {
     t.ok(env.scopedAccessKey !== '' && env.scopedSecretKey !== '', 'S3FTPD_TEST_SCOPED_ACCESS_KEY/SECRET_KEY are set');
     const admin = s3ClientFor(env.accessKey, env.secretKey);
     t.teardown(() => admin.destroy());
-    const gw = await startGateway('s3', { s3User: { accessKey: env.scopedAccessKey, secretKey: env.scopedSecretKey } });
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, 's3', { s3User: { accessKey: env.scopedAccessKey, secretKey: env.scopedSecretKey } });
     const granted = uniqueBucket('scoped');
     const other = uniqueBucket('private');
     for (const name of [granted, other]) {
@@ -128,8 +128,7 @@ if (backends().includes('s3') && env) {
   });
 } else {
   t.test('local backend: a second, random key is rejected', async (t) => {
-    const gw = await startGateway('local');
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, 'local');
     const key = `SCOPED${randomBytes(7).toString('hex').toUpperCase()}`;
     const { ftp, pass } = await tryLogin(gw, key, randomBytes(30).toString('base64url'));
     t.teardown(() => ftp.quit());

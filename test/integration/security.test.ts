@@ -7,15 +7,9 @@ import * as tls from 'node:tls';
 import { duplexOver } from '../../src/tls/eof.ts';
 import { once } from 'node:events';
 import { constants, randomBytes } from 'node:crypto';
-import { backends, startGateway, type BackendName, type Gateway } from '../helpers/gateway.ts';
+import { backends, type Gateway } from '../helpers/gateway.ts';
 import { RawFtp, type FtpReply } from '../helpers/raw-ftp.ts';
-import { bucket, eventually, session, type Teardown } from '../helpers/ftp-steps.ts';
-
-async function gateway(t: Teardown, backend: BackendName, extraArgs: string[] = []): Promise<Gateway> {
-  const gw = await startGateway(backend, { extraArgs });
-  t.teardown(() => gw.stop());
-  return gw;
-}
+import { eventually, gatewayFor, newBucket, session, writeAll, type Teardown } from '../helpers/ftp-steps.ts';
 
 /** A plain control connection that has not sent AUTH yet. */
 async function plain(t: Teardown, gw: Gateway): Promise<RawFtp> {
@@ -114,10 +108,6 @@ async function rawTlsData(ftp: RawFtp, port: number, beforeTls?: () => Promise<v
   return { raw, secure };
 }
 
-function writeAsync(socket: net.Socket, body: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => socket.write(body, (error) => (error ? reject(error) : resolve())));
-}
-
 /** Resolves true when the socket closes within `ms`. */
 function closesWithin(socket: net.Socket, ms: number): Promise<boolean> {
   if (socket.destroyed) return Promise.resolve(true);
@@ -141,7 +131,7 @@ const TLS_REQUIRED = /TLS/i;
 
 for (const backend of backends()) {
   t.test(`security on ${backend}`, async (t) => {
-    const gw = await gateway(t, backend);
+    const gw = await gatewayFor(t, backend);
 
     await t.test('before AUTH TLS only AUTH, FEAT, SYST, NOOP, HELP, OPTS, QUIT are served', async (t) => {
       const ftp = await plain(t, gw);
@@ -228,7 +218,7 @@ for (const backend of backends()) {
     });
 
     await t.test('data commands and PASV/EPSV before PROT P answer 521', async (t) => {
-      const b = await bucket(t, gw, 'prot');
+      const b = await newBucket(t, gw, 'prot');
       await gw.probe.put(b, 'f.txt', 'hello');
       const ftp = await loginWithoutProt(t, gw);
       t.equal((await ftp.send('PASV')).code, 521, 'PASV');
@@ -246,7 +236,7 @@ for (const backend of backends()) {
     });
 
     await t.test('a data connection that does not resume the TLS session is refused', async (t) => {
-      const b = await bucket(t, gw, 'reuse');
+      const b = await newBucket(t, gw, 'reuse');
       const ftp = await session(t, gw);
       const port = await ftp.epsv();
       const data = await ftp.openData(port, { resume: false });
@@ -270,7 +260,7 @@ for (const backend of backends()) {
     });
 
     await t.test('a data connection resuming another control connection\'s session is refused', async (t) => {
-      const b = await bucket(t, gw, 'othersess');
+      const b = await newBucket(t, gw, 'othersess');
       const ftp = await session(t, gw);
       const other = await session(t, gw);
       const { reused, first, final } = await storWithSession(ftp, `/${b}/borrowed.bin`, 'borrowed session', other.tlsSession);
@@ -282,7 +272,7 @@ for (const backend of backends()) {
     });
 
     await t.test('TLS 1.2 without tickets (resumption by session id): its own session resumes, another connection\'s does not', async (t) => {
-      const b = await bucket(t, gw, 'sessid');
+      const b = await newBucket(t, gw, 'sessid');
       // What curl does: TLS 1.2 with SSL_OP_NO_TICKET, so the server must keep the session by id.
       const tls12 = { tls: { maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET } } as const;
       const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password, tls12);
@@ -304,7 +294,7 @@ for (const backend of backends()) {
     });
 
     await t.test('a data connection from another IP is dropped and the transfer goes on', async (t) => {
-      const b = await bucket(t, gw, 'theft');
+      const b = await newBucket(t, gw, 'theft');
       const body = randomBytes(256 * 1024 + 3);
       await gw.probe.put(b, 'secret.bin', body);
       const ftp = await session(t, gw);
@@ -333,7 +323,7 @@ for (const backend of backends()) {
     });
 
     await t.test('uploads cut without close_notify or by a reset are not committed', async (t) => {
-      const b = await bucket(t, gw, 'cut');
+      const b = await newBucket(t, gw, 'cut');
       const previous = Buffer.from('the previous object');
       const ftp = await session(t, gw);
       const cases = [
@@ -356,7 +346,7 @@ for (const backend of backends()) {
           c.cut === 'destroy' ? { raw: undefined, secure: (await ftp.openData(port)) as tls.TLSSocket } : await rawTlsData(ftp, port, tlsAfter150 ? stor : undefined);
         if (!tlsAfter150) await stor();
         const body = randomBytes(c.size);
-        for (let off = 0; off < c.sent; off += 1024 * 1024) await writeAsync(secure, body.subarray(off, Math.min(off + 1024 * 1024, c.sent)));
+        for (let off = 0; off < c.sent; off += 1024 * 1024) await writeAll(secure, body.subarray(off, Math.min(off + 1024 * 1024, c.sent)));
         if (c.cut === 'fin') raw?.end();
         else if (c.cut === 'reset') raw?.resetAndDestroy();
         else secure.destroy();
@@ -397,8 +387,8 @@ for (const backend of backends()) {
     });
 
     await t.test('--allow-clear-data: PROT C answers 200 and a plain data connection lists', async (t) => {
-      const lax = await gateway(t, backend, ['--allow-clear-data']);
-      const b = await bucket(t, lax, 'clear');
+      const lax = await gatewayFor(t, backend, { extraArgs: ['--allow-clear-data'] });
+      const b = await newBucket(t, lax, 'clear');
       await lax.probe.put(b, 'visible.txt', 'x');
       const ftp = await loginWithoutProt(t, lax);
       t.equal((await ftp.send('PROT C')).code, 200);
@@ -415,8 +405,8 @@ for (const backend of backends()) {
     });
 
     await t.test('--tls-session-reuse address: a session from any control connection of the same address, none from elsewhere', async (t) => {
-      const byAddress = await gateway(t, backend, ['--tls-session-reuse', 'address']);
-      const b = await bucket(t, byAddress, 'byaddr');
+      const byAddress = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'address'] });
+      const b = await newBucket(t, byAddress, 'byaddr');
       const ftp = await session(t, byAddress);
       const sibling = await session(t, byAddress);
       const elsewhere = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, { localAddress: '127.0.0.2' });
@@ -435,8 +425,8 @@ for (const backend of backends()) {
     });
 
     await t.test('--tls-session-reuse address, TLS 1.2 without tickets: a sibling\'s session id resumes, one from 127.0.0.2 does not', async (t) => {
-      const byAddress = await gateway(t, backend, ['--tls-session-reuse', 'address']);
-      const b = await bucket(t, byAddress, 'byaddr12');
+      const byAddress = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'address'] });
+      const b = await newBucket(t, byAddress, 'byaddr12');
       const tls12 = { maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET } as const;
       const login = async (localAddress: string, tlsOptions: tls.ConnectionOptions = tls12): Promise<RawFtp> => {
         const ftp = await RawFtp.login(byAddress.host, byAddress.port, byAddress.user, byAddress.password, { localAddress, tls: tlsOptions });
@@ -461,8 +451,8 @@ for (const backend of backends()) {
     });
 
     await t.test('--tls-session-reuse optional: a fresh TLS session on the data connection works', async (t) => {
-      const lax = await gateway(t, backend, ['--tls-session-reuse', 'optional']);
-      const b = await bucket(t, lax, 'optional');
+      const lax = await gatewayFor(t, backend, { extraArgs: ['--tls-session-reuse', 'optional'] });
+      const b = await newBucket(t, lax, 'optional');
       const ftp = await session(t, lax);
       const body = randomBytes(64 * 1024);
       const up = await ftp.transfer(`STOR /${b}/fresh.bin`, { upload: body, resume: false });
@@ -472,7 +462,7 @@ for (const backend of backends()) {
     });
 
     await t.test('--pasv-ports and --pasv-address shape the passive reply', async (t) => {
-      const custom = await gateway(t, backend, ['--pasv-ports', '15000-15010', '--pasv-address', '127.0.0.5']);
+      const custom = await gatewayFor(t, backend, { extraArgs: ['--pasv-ports', '15000-15010', '--pasv-address', '127.0.0.5'] });
       const ftp = await session(t, custom);
       for (let i = 0; i < 3; i += 1) {
         const reply = await ftp.send('PASV');
@@ -492,7 +482,7 @@ for (const backend of backends()) {
     });
 
     await t.test('after 5 failed logins the address is banned: 421 at connect', async (t) => {
-      const guarded = await gateway(t, backend);
+      const guarded = await gatewayFor(t, backend);
       const ftp = await plain(t, guarded);
       await ftp.expect('AUTH TLS', 234);
       await ftp.upgrade();
@@ -517,7 +507,7 @@ for (const backend of backends()) {
     });
 
     await t.test('--allow-list: an allow-listed address is never banned', async (t) => {
-      const trusting = await gateway(t, backend, ['--max-login-failures', '2', '--allow-list', '127.0.0.9, 127.0.0.1']);
+      const trusting = await gatewayFor(t, backend, { extraArgs: ['--max-login-failures', '2', '--allow-list', '127.0.0.9, 127.0.0.1'] });
       const ftp = await plain(t, trusting);
       await ftp.expect('AUTH TLS', 234);
       await ftp.upgrade();

@@ -1,12 +1,12 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { backends, startGateway, uniqueBucket } from '../helpers/gateway.ts';
+import { backends, uniqueBucket } from '../helpers/gateway.ts';
+import { gatewayFor } from '../helpers/ftp-steps.ts';
 import { RawFtp } from '../helpers/raw-ftp.ts';
 
 for (const backend of backends()) {
   t.test(`smoke on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
+    const gw = await gatewayFor(t, backend);
     const ftp = await RawFtp.login(gw.host, gw.port, gw.user, gw.password);
     t.teardown(() => ftp.quit());
     const bucket = uniqueBucket('smoke');

@@ -5,29 +5,23 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backends, startGateway } from '../helpers/gateway.ts';
-import { bucket, eventually, openTransfer, session, writeAll } from '../helpers/ftp-steps.ts';
+import { backends } from '../helpers/gateway.ts';
+import { metricsAddress, metricSum } from '../helpers/metrics.ts';
+import { eventually, gatewayFor, newBucket, openTransfer, session, writeAll } from '../helpers/ftp-steps.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 const BUDGET = 12 * MiB;
 const UPLOADS = 6;
 
-function gauge(text: string, name: string): number | undefined {
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
-}
-
 if (backends().includes('s3')) {
   t.test('uploads wait for part buffers instead of exceeding --upload-buffer-budget (s3)', async (t) => {
-    const gw = await startGateway('s3', {
+    const gw = await gatewayFor(t, 's3', {
       extraArgs: ['--workers', '2', '--part-size', '5MiB', '--queue-size', '2', '--upload-buffer-budget', '12MiB', '--metrics', '127.0.0.1:0'],
     });
-    t.teardown(() => gw.stop());
-    let url = '';
-    await eventually(async () => (url = /s3ftpd metrics on (http:\/\/\S+)\/metrics/.exec(gw.logs())?.[1] ?? '') !== '', 5000);
-    const bufferBytes = async (): Promise<number> => gauge(await (await fetch(`${url}/metrics`)).text(), 's3ftpd_upload_buffer_bytes') ?? -1;
-    const name = await bucket(t, gw, 'budget');
+    const url = await metricsAddress(gw);
+    const bufferBytes = async (): Promise<number> => metricSum(await (await fetch(`${url}/metrics`)).text(), 's3ftpd_upload_buffer_bytes') ?? -1;
+    const name = await newBucket(t, gw, 'budget');
 
     let sampling = true;
     let peak = 0;

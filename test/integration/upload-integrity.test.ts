@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Client } from 'basic-ftp';
-import { backends, startGateway, uniqueBucket, type Gateway } from '../helpers/gateway.ts';
+import { backends, type Gateway } from '../helpers/gateway.ts';
+import { gatewayFor, newBucket } from '../helpers/ftp-steps.ts';
 import { describe, lftp, lftpQuote } from '../helpers/clients.ts';
 import type { Test as TapTest, BuiltPlugins, TestOpts } from '@tapjs/test';
 
@@ -38,11 +39,8 @@ async function verify(t: Test, gw: Gateway, bucket: string, prefix: string, file
 
 for (const backend of backends()) {
   t.test(`upload integrity on ${backend}`, async (t) => {
-    const gw = await startGateway(backend);
-    t.teardown(() => gw.stop());
-    const bucket = uniqueBucket('integrity');
-    await gw.probe.createBucket(bucket);
-    t.teardown(() => gw.probe.removeBucket(bucket));
+    const gw = await gatewayFor(t, backend);
+    const bucket = await newBucket(t, gw, 'integrity');
 
     await t.test('lftp mput', async (t) => {
       const dir = await mkdtemp(path.join(tmpdir(), 's3ftpd-integrity-'));
