@@ -253,8 +253,10 @@ function readConfigFile(file: string): Map<string, string> {
   if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigError(`--config ${file}: expected a mapping of settings`);
   for (const [key, value] of Object.entries(document)) {
     if (key === 'config' || !SETTINGS.some((s) => s.flag === key)) throw new ConfigError(`--config ${file}: unknown setting ${key}`);
-    const text = Array.isArray(value) ? value.join(',') : value;
-    if (text === null || typeof text === 'object') throw new ConfigError(`--config ${file}: ${key} must be a single value`);
+    const text: unknown = Array.isArray(value) ? (value as unknown[]).join(',') : (value as unknown);
+    if (typeof text !== 'string' && typeof text !== 'number' && typeof text !== 'boolean') {
+      throw new ConfigError(`--config ${file}: ${key} must be a single value`);
+    }
     values.set(key, String(text));
   }
   return values;

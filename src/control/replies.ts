@@ -53,6 +53,25 @@ export class FtpError extends Error {
   }
 }
 
+const FAILURE_REPLIES: Readonly<Record<TransferFailure, readonly [ReplyCode, string]>> = {
+  NotFound: [Reply.FileUnavailable, 'No such file or directory.'],
+  AccessDenied: [Reply.FileUnavailable, 'Permission denied.'],
+  Exists: [Reply.FileUnavailable, 'File or directory exists.'],
+  NotEmpty: [Reply.FileUnavailable, 'Directory not empty.'],
+  InvalidName: [Reply.FileNameNotAllowed, 'File name not allowed.'],
+  InvalidCredentials: [Reply.NotLoggedIn, 'Credentials rejected by storage.'],
+  Aborted: [Reply.TransferAborted, 'Connection closed; transfer aborted.'],
+  'connection-lost': [Reply.TransferAborted, 'Connection closed; transfer aborted.'],
+  Unavailable: [Reply.LocalError, 'Storage temporarily unavailable; try again.'],
+  Failed: [Reply.LocalError, 'Storage error; action aborted.'],
+  cancelled: [Reply.TransferAborted, 'Data connection closed; transfer aborted.'],
+  'session-not-reused': [Reply.NetworkProtocolNotSupported, 'Data connection refused: it must resume the TLS session of the control connection.'],
+  'no-port': [Reply.CannotOpenData, 'Cannot open data connection'],
+  'accept-timeout': [Reply.CannotOpenData, 'Cannot open data connection'],
+  'tls-failed': [Reply.CannotOpenData, 'Cannot open data connection'],
+  internal: [Reply.CannotOpenData, 'Cannot open data connection'],
+};
+
 /**
  * The reply for every failure that is not already an FtpError: a storage error kind (from a
  * metadata command or a transfer) or a data connection's failure. `detail` is the data plane's
@@ -60,36 +79,8 @@ export class FtpError extends Error {
  * Backend details never reach the client; they go to the log.
  */
 export function failureReply(failure: TransferFailure | StorageErrorKind, detail = ''): readonly [ReplyCode, string] {
-  switch (failure) {
-    case 'NotFound':
-      return [Reply.FileUnavailable, 'No such file or directory.'];
-    case 'AccessDenied':
-      return [Reply.FileUnavailable, 'Permission denied.'];
-    case 'Exists':
-      return [Reply.FileUnavailable, 'File or directory exists.'];
-    case 'NotEmpty':
-      return [Reply.FileUnavailable, 'Directory not empty.'];
-    case 'InvalidName':
-      return [Reply.FileNameNotAllowed, 'File name not allowed.'];
-    case 'InvalidCredentials':
-      return [Reply.NotLoggedIn, 'Credentials rejected by storage.'];
-    case 'Aborted':
-    case 'connection-lost':
-      return [Reply.TransferAborted, 'Connection closed; transfer aborted.'];
-    case 'Unavailable':
-      return [Reply.LocalError, 'Storage temporarily unavailable; try again.'];
-    case 'Failed':
-      return [Reply.LocalError, 'Storage error; action aborted.'];
-    case 'cancelled':
-      return [Reply.TransferAborted, 'Data connection closed; transfer aborted.'];
-    case 'session-not-reused':
-      return [Reply.NetworkProtocolNotSupported, 'Data connection refused: it must resume the TLS session of the control connection.'];
-    case 'no-port':
-    case 'accept-timeout':
-    case 'tls-failed':
-    case 'internal':
-      return [Reply.CannotOpenData, `Cannot open data connection: ${detail}.`];
-  }
+  const [code, message] = FAILURE_REPLIES[failure];
+  return code === Reply.CannotOpenData ? [code, `${message}: ${detail}.`] : [code, message];
 }
 
 /** Formats a reply; several lines become the RFC 959 multi-line form `code-…` / `code …`. */

@@ -68,10 +68,13 @@ export class PartBuffers {
       this.#idle.set(buffer.length, list);
     }
     list.push(buffer);
-    this.#idleTimer ??= setTimeout(() => {
-      this.#idleTimer = undefined;
-      this.#returnIdle();
-    }, IDLE_RETURN_MS).unref();
+    // One timer gives back whatever is idle by then.
+    if (this.#idleTimer === undefined) {
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        this.#returnIdle();
+      }, IDLE_RETURN_MS).unref();
+    }
     // Waiters in this thread may take it at once; others learn of it when it is given back.
     Atomics.add(this.#counters, RELEASES, 1);
     Atomics.notify(this.#counters, RELEASES);

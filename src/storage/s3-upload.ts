@@ -131,7 +131,7 @@ class StreamUpload {
         // Not destroyed: when S3 failed first, the data connection ends after the 451.
         body.pause();
         if (error === undefined) resolve();
-        else reject(error);
+        else reject(error instanceof Error ? error : new Error('upload failed'));
       };
       const drain = (): void => {
         while (pending.length > 0 && !settled) {

@@ -27,6 +27,7 @@ import {
   type StorageCallObserver,
   type StorageCapabilities,
   type StorageDriver,
+  type StorageErrorKind,
   type StorageTarget,
   type WriteResult,
 } from './driver.ts';
@@ -47,7 +48,7 @@ interface S3ErrorShape {
 }
 
 function describe(error: unknown): S3ErrorShape {
-  return typeof error === 'object' && error !== null ? (error as S3ErrorShape) : {};
+  return typeof error === 'object' && error !== null ? error : {};
 }
 
 /** Maps any S3 SDK error to a StorageError; the one place S3 error codes are interpreted. */
@@ -58,54 +59,32 @@ export function toStorageError(error: unknown): StorageError {
   return requestId === undefined ? mapped : new StorageError(mapped.kind, mapped.message, mapped.backendCode, requestId);
 }
 
+/** S3 error codes (and Node's network error codes, which the SDK passes through) by kind. */
+const KIND_OF_CODE: ReadonlyMap<string, StorageErrorKind> = new Map([
+  ...['NoSuchBucket', 'NoSuchKey', 'NotFound', 'NoSuchUpload'].map((code) => [code, 'NotFound'] as const),
+  ...['AccessDenied', 'Forbidden', 'AllAccessDisabled'].map((code) => [code, 'AccessDenied'] as const),
+  ...['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken'].map((code) => [code, 'InvalidCredentials'] as const),
+  ...['BucketAlreadyExists', 'BucketAlreadyOwnedByYou'].map((code) => [code, 'Exists'] as const),
+  ['BucketNotEmpty', 'NotEmpty'] as const,
+  ...['InvalidBucketName', 'KeyTooLongError', 'InvalidArgument'].map((code) => [code, 'InvalidName'] as const),
+  ['AbortError', 'Aborted'] as const,
+  ...['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT', 'ENOTFOUND', 'TimeoutError', 'SlowDown', 'ServiceUnavailable'].map(
+    (code) => [code, 'Unavailable'] as const,
+  ),
+]);
+
+function kindOfStatus(status: number | undefined): StorageErrorKind {
+  if (status === 404) return 'NotFound';
+  if (status === 403) return 'AccessDenied';
+  if (status !== undefined && status >= 500) return 'Unavailable';
+  return 'Failed';
+}
+
 function classify(error: unknown): StorageError {
   const e = describe(error);
   const code = e.Code ?? (e.code?.startsWith('E') ? e.code : undefined) ?? e.name ?? 'Unknown';
-  const status = e.$metadata?.httpStatusCode;
-  const message = e.message ?? String(error);
-  switch (code) {
-    case 'NoSuchBucket':
-    case 'NoSuchKey':
-    case 'NotFound':
-    case 'NoSuchUpload':
-      return new StorageError('NotFound', message, code);
-    case 'AccessDenied':
-    case 'Forbidden':
-    case 'AllAccessDisabled':
-      return new StorageError('AccessDenied', message, code);
-    case 'InvalidAccessKeyId':
-    case 'SignatureDoesNotMatch':
-    case 'InvalidToken':
-    case 'ExpiredToken':
-      return new StorageError('InvalidCredentials', message, code);
-    case 'BucketAlreadyExists':
-    case 'BucketAlreadyOwnedByYou':
-      return new StorageError('Exists', message, code);
-    case 'BucketNotEmpty':
-      return new StorageError('NotEmpty', message, code);
-    case 'InvalidBucketName':
-    case 'KeyTooLongError':
-    case 'InvalidArgument':
-      return new StorageError('InvalidName', message, code);
-    case 'AbortError':
-      return new StorageError('Aborted', message, code);
-    case 'ECONNREFUSED':
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EAI_AGAIN':
-    case 'ETIMEDOUT':
-    case 'ENOTFOUND':
-    case 'TimeoutError':
-    case 'SlowDown':
-    case 'ServiceUnavailable':
-      return new StorageError('Unavailable', message, code);
-  }
-  if (status === 404) return new StorageError('NotFound', message, code);
-  if (status === 403) return new StorageError('AccessDenied', message, code);
-  if (status !== undefined && status >= 500) return new StorageError('Unavailable', message, code);
-  return new StorageError('Failed', message, code);
+  const kind = KIND_OF_CODE.get(code) ?? kindOfStatus(e.$metadata?.httpStatusCode);
+  return new StorageError(kind, e.message ?? String(error), code);
 }
 
 export function createS3Client(target: S3Target, observe: StorageCallObserver): S3Client {

@@ -55,7 +55,6 @@ export function duplexOver(raw: net.Socket): Duplex {
  * can still answer after the peer's FIN.
  */
 export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext, sessions: SessionHooks = {}): tls.TLSSocket {
-  let secure: tls.TLSSocket | undefined;
   const between = duplexOver(raw);
   let tcpEnded = false;
   raw.on('end', () => {
@@ -72,10 +71,12 @@ export function wrapWithEofCheck(raw: net.Socket, context: tls.SecureContext, se
   // and before TLS hears of the end of the TCP stream. Without close_notify the TLS socket fails
   // instead of ending, so whoever reads it (an upload) sees an error, never a clean end.
   let closeNotifyArrived = (): boolean => false;
+  let cutShort = (): void => undefined;
   between.on('end', () => {
-    if (!closeNotifyArrived()) secure?.destroy(new Error('data connection ended without TLS close_notify'));
+    if (!closeNotifyArrived()) cutShort();
   });
-  secure = wrapServerSocket(between, context, sessions);
+  const secure = wrapServerSocket(between, context, sessions);
   closeNotifyArrived = watchPushedEnd(secure);
+  cutShort = () => secure.destroy(new Error('data connection ended without TLS close_notify'));
   return secure;
 }
