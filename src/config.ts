@@ -40,6 +40,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'data-dir', default: './data', help: 'directory of the embedded store' },
   { flag: 'part-size', default: '8MiB', help: 'multipart upload part size, bytes or KiB/MiB/GiB (min 5MiB; doubles every 900 parts)' },
   { flag: 'queue-size', default: '2', help: 'parts uploaded in parallel per upload' },
+  { flag: 'upload-resume', default: 'on', help: 'a cut upload of a new file can be continued (REST n + STOR, APPE): on, off' },
+  { flag: 'upload-resume-window', default: '86400', help: 'seconds a cut upload stays resumable; older ones are removed when seen' },
   {
     flag: 'upload-buffer-budget',
     default: '512MiB',
@@ -144,6 +146,8 @@ const schema = z
     'data-dir': z.string().min(1),
     'part-size': byteSize(5 * 1024 * 1024, 5 * 1024 ** 3),
     'queue-size': integer(1, 64),
+    'upload-resume': z.enum(['on', 'off']),
+    'upload-resume-window': integer(1, 30 * 86_400).transform((s) => s * 1000),
     'upload-buffer-budget': byteSize(5 * 1024 * 1024, 1024 ** 4),
     'idle-timeout': seconds,
     'login-timeout': seconds,
@@ -195,6 +199,9 @@ export type Config = Readonly<{
   dataDir: string;
   partSize: number;
   queueSize: number;
+  /** Cut uploads of new files stay resumable (SPEC §7). */
+  uploadResume: boolean;
+  uploadResumeWindowMs: number;
   uploadBufferBudget: number;
   idleTimeoutMs: number;
   loginTimeoutMs: number;
@@ -317,6 +324,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     dataDir: v['data-dir'],
     partSize: v['part-size'],
     queueSize: v['queue-size'],
+    uploadResume: v['upload-resume'] === 'on',
+    uploadResumeWindowMs: v['upload-resume-window'],
     uploadBufferBudget: v['upload-buffer-budget'],
     idleTimeoutMs: v['idle-timeout'],
     loginTimeoutMs: v['login-timeout'],

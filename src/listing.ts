@@ -6,12 +6,16 @@ export interface Entry {
   readonly size: number;
   /** Undefined for S3 prefixes, which have no time of their own. */
   readonly modified?: Date | undefined;
+  /** A resumable upload (SPEC §7): `size` is its offset. */
+  readonly resumable?: boolean;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const SIX_MONTHS_MS = 182 * 24 * 3600 * 1000;
 const FILE_PERMS = 'adfrw';
 const DIR_PERMS = 'flcdmpe';
+/** A resumable upload can be continued (a: APPE, w: STOR) and deleted, not read or renamed. */
+const RESUMABLE_PERMS = 'adw';
 
 /** A name that would break the line-oriented formats; such entries are left out of listings. */
 export function isListableName(name: string): boolean {
@@ -45,7 +49,8 @@ export function formatFacts(entry: Entry): string {
   const facts = [`type=${entry.type}`];
   if (entry.type === 'file') facts.push(`size=${entry.size}`);
   if (entry.modified) facts.push(`modify=${formatTimeval(entry.modified)}`);
-  facts.push(`perm=${entry.type === 'dir' ? DIR_PERMS : FILE_PERMS}`);
+  facts.push(`perm=${entry.type === 'dir' ? DIR_PERMS : entry.resumable ? RESUMABLE_PERMS : FILE_PERMS}`);
+  if (entry.resumable) facts.push('x.resumable=1');
   return `${facts.join(';')};`;
 }
 

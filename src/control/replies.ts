@@ -25,6 +25,7 @@ export const Reply = {
   ServiceNotAvailable: 421, // RFC 959
   CannotOpenData: 425, // RFC 959
   TransferAborted: 426, // RFC 959
+  FileBusy: 450, // RFC 959 (file unavailable, e.g. busy)
   LocalError: 451, // RFC 959
   SyntaxError: 500, // RFC 959
   SyntaxErrorArgs: 501, // RFC 959
@@ -63,6 +64,7 @@ const FAILURE_REPLIES: Readonly<Record<TransferFailure, readonly [ReplyCode, str
   Aborted: [Reply.TransferAborted, 'Connection closed; transfer aborted.'],
   'connection-lost': [Reply.TransferAborted, 'Connection closed; transfer aborted.'],
   Unavailable: [Reply.LocalError, 'Storage temporarily unavailable; try again.'],
+  Conflict: [Reply.FileBusy, 'File busy: another session continued or removed this upload; nothing was stored.'],
   Failed: [Reply.LocalError, 'Storage error; action aborted.'],
   cancelled: [Reply.TransferAborted, 'Data connection closed; transfer aborted.'],
   'session-not-reused': [Reply.NetworkProtocolNotSupported, 'Data connection refused: it must resume the TLS session of the control connection.'],

@@ -1,6 +1,6 @@
 // Resolving a command's path argument against the session, and asking storage what lives there.
 import { resolvePath, locate, keyFits, type Location } from '../paths.ts';
-import { StorageError, type ObjectStat, type StorageDriver } from '../storage/driver.ts';
+import { StorageError, type ObjectStat, type ResumePoint, type StorageDriver } from '../storage/driver.ts';
 import { FtpError, Reply } from './replies.ts';
 
 export interface Resolved {
@@ -10,7 +10,8 @@ export interface Resolved {
 
 export type Node =
   | { readonly type: 'dir' }
-  | { readonly type: 'file'; readonly stat: ObjectStat }
+  /** A stored object, or a resumable upload (SPEC §7) sized by its offset. */
+  | { readonly type: 'file'; readonly stat: ObjectStat; readonly resumable?: ResumePoint }
   | { readonly type: 'missing' };
 
 /** `arg` against `cwd`, mapped to a location; NUL bytes never get here (the dispatcher refuses them). */
@@ -32,7 +33,9 @@ export async function inspect(driver: StorageDriver, location: Location): Promis
     case 'object': {
       const stat = await driver.stat(location.bucket, location.key);
       if (stat) return { type: 'file', stat };
-      return (await driver.prefixExists(location.bucket, `${location.key}/`)) ? { type: 'dir' } : { type: 'missing' };
+      if (await driver.prefixExists(location.bucket, `${location.key}/`)) return { type: 'dir' };
+      const resumable = await driver.resumePoint?.(location.bucket, location.key);
+      return resumable ? { type: 'file', stat: { size: resumable.offset, modified: resumable.started }, resumable } : { type: 'missing' };
     }
   }
 }

@@ -10,7 +10,7 @@
 // - The upload buffer budget (storage/part-buffers.ts): a SharedArrayBuffer of counters given to
 //   every worker in workerData, read by the main thread for the metrics gauge.
 import type { MessagePort } from 'node:worker_threads';
-import type { StorageTarget, StorageErrorKind } from '../storage/driver.ts';
+import type { ResumePoint, StorageTarget, StorageErrorKind } from '../storage/driver.ts';
 import type { Entry, ListingFormat } from '../listing.ts';
 import type { TlsSessionRecord } from '../tls/sessions.ts';
 
@@ -35,7 +35,13 @@ export interface PassiveTask {
 }
 
 export type TransferCommand =
-  | { readonly op: 'store'; readonly bucket: string; readonly key: string }
+  | {
+      readonly op: 'store';
+      readonly bucket: string;
+      readonly key: string;
+      /** The resumable upload this one continues (REST n + STOR, APPE). */
+      readonly resume?: ResumePoint | undefined;
+    }
   | { readonly op: 'retrieve'; readonly bucket: string; readonly key: string; readonly offset: number }
   | {
       readonly op: 'list';

@@ -34,7 +34,7 @@ async function store(socket: DataConnection, command: Extract<TransferCommand, {
   // No 'data' listener here: it would start the socket flowing before the driver reads it.
   armCrashFailpoint(command.key, socket);
   try {
-    const result = await driver.write(command.bucket, command.key, socket, signal);
+    const result = await driver.write(command.bucket, command.key, socket, signal, { resume: command.resume });
     progress.bytes = result.bytes;
   } catch (error) {
     // For the log and xferlog: what arrived before the failure (none of it was stored).

@@ -37,7 +37,7 @@ function openS3Backend(config: Config, endpoint: string): Backend {
   const unsignedPayload = config.s3UnsignedPayload === 'on' || (config.s3UnsignedPayload === 'auto' && endpoint.startsWith('https:'));
   const authenticator: Authenticator = {
     async authenticate(accessKeyId, secret) {
-      const target: StorageTarget = {
+      const target: Extract<StorageTarget, { kind: 's3' }> = {
         kind: 's3',
         endpoint,
         region: config.s3Region,
@@ -48,6 +48,7 @@ function openS3Backend(config: Config, endpoint: string): Backend {
         queueSize: config.queueSize,
         requestTimeoutMs: config.s3TimeoutMs,
         unsignedPayload,
+        resumeWindowMs: config.uploadResume ? config.uploadResumeWindowMs : undefined,
       };
       return (await verifyS3Credentials(target, storageCallObserver())) ? target : undefined;
     },
@@ -78,6 +79,7 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
   if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
   // Uploads move bytes at least every stall timeout; a temp file idle for twice that is orphaned.
   const sweeper = setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
+  const resumeWindowMs = config.uploadResume ? config.uploadResumeWindowMs : undefined;
   const user = credentials.accessKeyId;
   const secret = credentials.newSecret ?? '<the secret printed on first start>';
   const startupNotice =
@@ -92,7 +94,7 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
     `  lftp -u '${user}' -e 'set ssl:verify-certificate no' ftp://${address}\n`;
   const authenticator: Authenticator = {
     async authenticate(accessKeyId, secretKey) {
-      return (await credentials.verify(accessKeyId, secretKey)) ? { kind: 'local', dataDir } : undefined;
+      return (await credentials.verify(accessKeyId, secretKey)) ? { kind: 'local', dataDir, resumeWindowMs } : undefined;
     },
   };
   const storageReachable = async (): Promise<boolean> => {

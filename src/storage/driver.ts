@@ -9,6 +9,8 @@ export type StorageErrorKind =
   | 'NotEmpty'
   | 'InvalidName'
   | 'InvalidCredentials'
+  /** Another session changed the same thing at the same time (a resumable upload both continued). */
+  | 'Conflict'
   | 'Unavailable'
   | 'Aborted'
   | 'Failed';
@@ -39,6 +41,31 @@ export interface ObjectSummary extends ObjectStat {
 
 export interface WriteResult {
   readonly bytes: number;
+}
+
+/** A part S3 stored for a multipart upload. */
+export interface StoredPart {
+  readonly number: number;
+  readonly etag: string;
+  readonly size: number;
+}
+
+/**
+ * Where a resumable upload (SPEC §7: a cut upload of a key that has no object yet) stands: the
+ * byte offset the client continues from, when it started, and what the backend needs to continue.
+ * Plain data: it crosses to the worker that runs the continuing upload.
+ */
+export interface ResumePoint {
+  readonly offset: number;
+  readonly started: Date;
+  readonly continuation:
+    | { readonly kind: 'multipart'; readonly uploadId: string; readonly parts: readonly StoredPart[] }
+    | { readonly kind: 'partial-file'; readonly size: number };
+}
+
+export interface WriteOptions {
+  /** Continue this resumable upload instead of starting afresh. */
+  readonly resume?: ResumePoint;
 }
 
 /** What a backend can do beyond the common interface; handlers ask instead of assuming S3. */
@@ -79,8 +106,15 @@ export interface StorageDriver {
   listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]>;
   /** The object's bytes from `offset` on. */
   read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable>;
-  /** Stores `body` as the object; nothing is visible unless the whole body arrived. */
-  write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult>;
+  /**
+   * Stores `body` as the object; nothing is visible unless the whole body arrived. Where
+   * `capabilities.resumableUpload`, a cut upload of a key with no object stays resumable.
+   */
+  write(bucket: string, key: string, body: Readable, signal: AbortSignal, options?: WriteOptions): Promise<WriteResult>;
+  /** The key's resumable upload, if any (only where `capabilities.resumableUpload`). */
+  resumePoint?(bucket: string, key: string): Promise<ResumePoint | undefined>;
+  /** Removes the key's resumable upload; false when there was none. */
+  discardResumable?(bucket: string, key: string): Promise<boolean>;
   copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void>;
   /** Moves an object in place (only where `capabilities.rename`). */
   rename?(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string): Promise<void>;
@@ -106,7 +140,9 @@ export type StorageTarget =
       readonly requestTimeoutMs: number;
       /** Upload bodies are not hashed for SigV4 (TLS or the operator vouches for integrity). */
       readonly unsignedPayload: boolean;
+      /** How long a cut upload stays resumable; undefined when uploads do not resume. */
+      readonly resumeWindowMs: number | undefined;
     }
-  | { readonly kind: 'local'; readonly dataDir: string }
+  | { readonly kind: 'local'; readonly dataDir: string; readonly resumeWindowMs: number | undefined }
   /** A store held in this thread's memory (storage/memory.ts), for the in-process test harness. */
   | { readonly kind: 'memory'; readonly name: string };

@@ -1,6 +1,7 @@
 // Streams one upload into S3: a PutObject when the body fits in one part, otherwise a multipart
 // upload whose parts are filled in reused buffers from PartBuffers and sent `queueSize` at a time.
-// Nothing becomes visible unless the body ended cleanly and every part was stored.
+// Nothing becomes visible unless the body ended cleanly and every part was stored. A cut upload
+// may be kept (its stored parts make it resumable, SPEC §7) and continued later from its parts.
 import type { Readable } from 'node:stream';
 import {
   type S3Client,
@@ -12,7 +13,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StorageError } from './driver.ts';
+import { StorageError, type StoredPart } from './driver.ts';
 import type { PartBuffers } from './part-buffers.ts';
 import { log } from '../log.ts';
 
@@ -21,6 +22,8 @@ const MAX_PART_BYTES = 5 * 1024 ** 3;
 /** Parts per size step: every 900 parts the part size doubles, so 10,000 parts reach S3's 5 TiB. */
 const PARTS_PER_STEP = 900;
 const ABORT_ATTEMPTS = 8;
+/** How long a cut upload waits for parts already on their way to S3 before it gives them up. */
+const IN_FLIGHT_WAIT_MS = 15_000;
 
 export interface UploadRequest {
   readonly client: S3Client;
@@ -33,6 +36,14 @@ export interface UploadRequest {
   readonly queueSize: number;
   /** S3 errors become StorageErrors here (one mapping for the whole driver). */
   readonly mapError: (error: unknown) => StorageError;
+  /** Continue this multipart upload after its stored parts (numbered 1..n) instead of starting one. */
+  readonly resume?: { readonly uploadId: string; readonly parts: readonly StoredPart[] };
+  /**
+   * Asked when a multipart upload failed, with the parts S3 stored (the continued ones included):
+   * true keeps it (the key stays resumable, or another session owns it now), false aborts it.
+   * Without it a failed upload is always aborted.
+   */
+  readonly keepWhenCut?: (uploadId: string, stored: readonly StoredPart[], failure: StorageError) => Promise<boolean>;
 }
 
 /** The size of part `partNumber` (1-based): `base` for the first 900, then doubling. */
@@ -61,13 +72,23 @@ class StreamUpload {
   /** Cancels part requests still running once the upload has failed. */
   readonly #parts = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
-  readonly #completed: CompletedPart[] = [];
+  readonly #completed: StoredPart[] = [];
   #uploadId: string | undefined;
   #creating: Promise<string> | undefined;
   #failure: StorageError | undefined;
 
   constructor(request: UploadRequest) {
     this.#r = request;
+    if (request.resume) {
+      const { uploadId, parts } = request.resume;
+      this.#uploadId = uploadId;
+      this.#creating = Promise.resolve(uploadId);
+      this.#completed.push(...parts);
+    }
+  }
+
+  get #resumed(): boolean {
+    return this.#r.resume !== undefined;
   }
 
   async run(): Promise<number> {
@@ -77,7 +98,7 @@ class StreamUpload {
       body.destroy(new StorageError('Aborted', 'upload cancelled'));
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    const part: PartInProgress = { buffer: undefined, filled: 0, number: 1, total: 0 };
+    const part: PartInProgress = { buffer: undefined, filled: 0, number: this.#completed.length + 1, total: 0 };
     try {
       signal.throwIfAborted();
       part.buffer = await this.#r.buffers.acquire(partSizeFor(part.number, this.#r.partSize), signal);
@@ -85,7 +106,7 @@ class StreamUpload {
       const last = part.buffer;
       if (last === undefined) throw new Error('upload ended without a part buffer');
       part.buffer = undefined;
-      if (part.number === 1) {
+      if (part.number === 1 && !this.#resumed) {
         try {
           await this.#putWhole(last, part.filled);
         } finally {
@@ -93,16 +114,26 @@ class StreamUpload {
         }
         return part.total;
       }
-      this.#sendPart(last, part.filled, part.number);
+      // A continued upload whose client had nothing more to send ends with the parts it had.
+      if (part.filled > 0) this.#sendPart(last, part.filled, part.number);
+      else this.#r.buffers.release(last);
       await Promise.all(this.#inFlight);
       this.#throwIfFailed();
       await this.#complete();
       return part.total;
     } catch (error) {
       const failure = this.#failure ?? this.#r.mapError(error);
+      const uploadId = this.#uploadId;
+      if (uploadId !== undefined && this.#r.keepWhenCut) {
+        // Parts on their way may still be stored: each one the client need not send again.
+        await Promise.race([Promise.allSettled(this.#inFlight), sleep(IN_FLIGHT_WAIT_MS, undefined, { ref: false })]);
+        this.#parts.abort();
+        await Promise.allSettled(this.#inFlight);
+        if (await this.#r.keepWhenCut(uploadId, this.#completed, failure)) throw failure;
+      }
       this.#parts.abort();
       await Promise.allSettled(this.#inFlight);
-      if (this.#uploadId !== undefined) await abortMultipartUpload({ ...this.#r, uploadId: this.#uploadId });
+      if (uploadId !== undefined) await abortMultipartUpload({ ...this.#r, uploadId });
       throw failure;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -230,7 +261,7 @@ class StreamUpload {
           { abortSignal: this.#parts.signal },
         );
         if (!out.ETag) throw new StorageError('Failed', `S3 returned no ETag for part ${partNumber}`);
-        this.#completed.push({ PartNumber: partNumber, ETag: out.ETag });
+        this.#completed.push({ number: partNumber, etag: out.ETag, size: length });
       } catch (error) {
         this.#failure ??= this.#r.mapError(error);
       } finally {
@@ -255,7 +286,7 @@ class StreamUpload {
 
   async #complete(): Promise<void> {
     const { client, bucket, key } = this.#r;
-    const parts = [...this.#completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const parts: CompletedPart[] = [...this.#completed].sort((a, b) => a.number - b.number).map((p) => ({ PartNumber: p.number, ETag: p.etag }));
     await client.send(
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.#uploadId, MultipartUpload: { Parts: parts } }),
     );

@@ -17,13 +17,28 @@ import {
   CompleteMultipartUploadCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { abortMultipartUpload, uploadStream } from './s3-upload.ts';
+import { abortMultipartUpload, uploadStream, type UploadRequest } from './s3-upload.ts';
+import {
+  RECORD_PREFIX,
+  currentResumePoint,
+  discardReplaced,
+  discardResumable,
+  forgetResumable,
+  isRecordKey,
+  keepResumable,
+  ownerOf,
+  resumableEntries,
+  type ResumeScope,
+} from './s3-resume.ts';
 import { partBuffers } from './part-buffers.ts';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
   type ObjectStat,
   type ObjectSummary,
+  type ResumePoint,
+  type StoredPart,
+  type WriteOptions,
   type StorageCallObserver,
   type StorageCapabilities,
   type StorageDriver,
@@ -72,6 +87,15 @@ const KIND_OF_CODE: ReadonlyMap<string, StorageErrorKind> = new Map([
     (code) => [code, 'Unavailable'] as const,
   ),
 ]);
+
+/**
+ * A continued upload that S3 no longer has, or whose parts another session overwrote: someone
+ * else continued or removed it. The client is told the file is busy (450), not that it is missing.
+ */
+function asConflict(error: StorageError): StorageError {
+  const raced = ['NoSuchUpload', 'NoSuchKey', 'InvalidPart'].includes(error.backendCode ?? '');
+  return raced ? new StorageError('Conflict', error.message, error.backendCode, error.requestId) : error;
+}
 
 function kindOfStatus(status: number | undefined): StorageErrorKind {
   if (status === 404) return 'NotFound';
@@ -154,12 +178,16 @@ export async function verifyS3Credentials(target: S3Target, observe: StorageCall
 }
 
 export class S3Storage implements StorageDriver {
-  readonly capabilities: StorageCapabilities = { append: false, resumableUpload: false, rename: false };
+  readonly capabilities: StorageCapabilities;
   readonly #client: S3Client;
   readonly #target: S3Target;
 
+  readonly #resumeOwner: string;
+
   constructor(target: S3Target, observe: StorageCallObserver) {
     this.#target = target;
+    this.capabilities = { append: false, resumableUpload: target.resumeWindowMs !== undefined, rename: false };
+    this.#resumeOwner = ownerOf(target.accessKeyId);
     this.#client = createS3Client(target, observe);
   }
 
@@ -207,7 +235,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async stat(bucket: string, key: string): Promise<ObjectStat | undefined> {
-    if (key === '' || key.endsWith('/')) return undefined;
+    if (key === '' || key.endsWith('/') || isRecordKey(key)) return undefined;
     try {
       const out = await this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       return { size: out.ContentLength ?? 0, modified: out.LastModified ?? new Date(0) };
@@ -225,7 +253,40 @@ export class S3Storage implements StorageDriver {
     return (out.KeyCount ?? out.Contents?.length ?? 0) > 0;
   }
 
+  /** Where resumable uploads of the bucket are looked up and recorded; undefined when off. */
+  #resumeScope(bucket: string): ResumeScope | undefined {
+    const windowMs = this.#target.resumeWindowMs;
+    if (windowMs === undefined) return undefined;
+    return { client: this.#client, bucket, windowMs, owner: this.#resumeOwner, now: Date.now, mapError: toStorageError };
+  }
+
+  async resumePoint(bucket: string, key: string): Promise<ResumePoint | undefined> {
+    const scope = this.#resumeScope(bucket);
+    if (!scope || isRecordKey(key)) return undefined;
+    return this.#send(() => currentResumePoint(scope, key));
+  }
+
+  async discardResumable(bucket: string, key: string): Promise<boolean> {
+    const scope = this.#resumeScope(bucket);
+    if (!scope || isRecordKey(key)) return false;
+    return this.#send(() => discardResumable(scope, key));
+  }
+
   async *listDirectory(bucket: string, prefix: string): AsyncIterable<Entry[]> {
+    const scope = this.#resumeScope(bucket);
+    const resumable = scope ? await this.#send(() => resumableEntries(scope, prefix)) : new Map<string, Entry>();
+    for await (const page of this.#listObjects(bucket, prefix)) {
+      const entries = prefix === '' ? page.filter((e) => !(e.type === 'dir' && `${e.name}/` === RECORD_PREFIX)) : page;
+      for (const entry of entries) {
+        if (entry.type !== 'file' || !resumable.delete(entry.name) || !scope) continue;
+        discardReplaced(scope, prefix + entry.name);
+      }
+      yield entries;
+    }
+    if (resumable.size > 0) yield [...resumable.values()];
+  }
+
+  async *#listObjects(bucket: string, prefix: string): AsyncIterable<Entry[]> {
     let token: string | undefined;
     // Bounded by S3 itself: every page returns a continuation token until the listing ends.
     do {
@@ -281,8 +342,48 @@ export class S3Storage implements StorageDriver {
     }
   }
 
-  async write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult> {
-    const bytes = await uploadStream({
+  async write(bucket: string, key: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<WriteResult> {
+    if (isRecordKey(key)) throw new StorageError('InvalidName', 'that name is reserved for the gateway');
+    const scope = this.#resumeScope(bucket);
+    const continuation = options.resume?.continuation;
+    const resume = continuation?.kind === 'multipart' ? continuation : undefined;
+    const keepWhenCut = scope
+      ? (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> =>
+          this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume)
+      : undefined;
+    let bytes: number;
+    try {
+      bytes = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
+    } catch (error) {
+      throw resume ? asConflict(toStorageError(error)) : error;
+    }
+    if (scope && resume) await forgetResumable(scope, key);
+    return { bytes };
+  }
+
+  /**
+   * A cut multipart upload stays resumable when its key has no object (an interrupted overwrite
+   * keeps the old object and leaves nothing). When another session completed or removed the
+   * upload this one continued, it is theirs now: nothing is recorded and nothing aborted.
+   */
+  async #keepWhenCut(scope: ResumeScope, key: string, uploadId: string, stored: readonly StoredPart[], failure: StorageError, resumed: ResumePoint | undefined): Promise<boolean> {
+    if (resumed && asConflict(failure).kind === 'Conflict') return true;
+    if (!resumed) {
+      const existing = await this.stat(scope.bucket, key).catch(() => undefined);
+      if (existing) return false;
+    }
+    return keepResumable(scope, key, uploadId, stored, resumed?.started);
+  }
+
+  async #upload(
+    bucket: string,
+    key: string,
+    body: Readable,
+    signal: AbortSignal,
+    resume: { readonly uploadId: string; readonly parts: readonly StoredPart[] } | undefined,
+    keepWhenCut: UploadRequest['keepWhenCut'],
+  ): Promise<number> {
+    return uploadStream({
       client: this.#client,
       buffers: partBuffers(),
       bucket,
@@ -292,8 +393,9 @@ export class S3Storage implements StorageDriver {
       partSize: this.#target.partSize,
       queueSize: this.#target.queueSize,
       mapError: toStorageError,
+      resume,
+      keepWhenCut,
     });
-    return { bytes };
   }
 
   async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void> {

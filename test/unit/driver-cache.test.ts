@@ -4,7 +4,7 @@ import t from 'tap';
 import { driverFor, cachedDriverCount, closeAllDrivers, MAX_CACHED_DRIVERS, DRIVER_IDLE_MS } from '../../src/storage/index.ts';
 import type { StorageTarget } from '../../src/storage/driver.ts';
 
-const local = (n: number): StorageTarget => ({ kind: 'local', dataDir: `/nonexistent/driver-cache-${n}` });
+const local = (n: number): StorageTarget => ({ kind: 'local', dataDir: `/nonexistent/driver-cache-${n}`, resumeWindowMs: undefined });
 
 t.beforeEach(() => closeAllDrivers());
 

@@ -6,12 +6,21 @@ import { formatFacts, formatTimeval } from '../../listing.ts';
 import type { ObjectStat, StorageDriver } from '../../storage/driver.ts';
 import { markerFits } from '../../paths.ts';
 
-async function requireFile(session: Session, arg: string): Promise<{ resolved: Resolved; bucket: string; key: string; stat: ObjectStat }> {
+interface FoundFile {
+  readonly resolved: Resolved;
+  readonly bucket: string;
+  readonly key: string;
+  readonly stat: ObjectStat;
+  /** A resumable upload rather than an object: SIZE gives its offset, MDTM its start. */
+  readonly resumable: boolean;
+}
+
+async function requireFile(session: Session, arg: string): Promise<FoundFile> {
   const resolved = resolveArg(session, arg);
   const { location } = resolved;
   if (location.kind === 'object') {
     const node = await inspectQuietly(session.driver, location);
-    if (node.type === 'file') return { resolved, bucket: location.bucket, key: location.key, stat: node.stat };
+    if (node.type === 'file') return { resolved, bucket: location.bucket, key: location.key, stat: node.stat, resumable: node.resumable !== undefined };
     if (node.type === 'dir') throw new FtpError(Reply.FileUnavailable, `${arg}: Is a directory.`);
   }
   if (location.kind !== 'object') throw new FtpError(Reply.FileUnavailable, `${arg}: Is a directory.`);
@@ -29,15 +38,18 @@ export async function mdtm(session: Session, arg: string): Promise<void> {
 }
 
 export async function dele(session: Session, arg: string): Promise<void> {
-  const { bucket, key, resolved } = await requireFile(session, arg);
-  await session.driver.delete(bucket, key);
+  const { bucket, key, resolved, resumable } = await requireFile(session, arg);
+  // Deleting an unfinished upload removes its stored parts.
+  if (resumable) await session.driver.discardResumable?.(bucket, key);
+  else await session.driver.delete(bucket, key);
   session.reply(Reply.FileActionOk, `${resolved.path} deleted.`);
 }
 
 export function rest(session: Session, arg: string): void {
   if (!/^\d{1,15}$/.test(arg.trim())) throw new FtpError(Reply.SyntaxErrorArgs, 'REST needs a byte offset.');
   session.restOffset = Number(arg.trim());
-  session.reply(Reply.PendingMoreInfo, `Restarting at ${session.restOffset}. Send RETR to resume a download (uploads cannot resume).`);
+  const uploads = session.driver.capabilities.resumableUpload ? 'STOR to continue an interrupted upload' : 'uploads cannot resume';
+  session.reply(Reply.PendingMoreInfo, `Restarting at ${session.restOffset}. Send RETR to resume a download (${uploads}).`);
 }
 
 export async function rnfr(session: Session, arg: string): Promise<void> {
@@ -46,6 +58,7 @@ export async function rnfr(session: Session, arg: string): Promise<void> {
   if (location.kind !== 'object') throw new FtpError(Reply.FileUnavailable, 'Buckets cannot be renamed.');
   const node = await inspectQuietly(session.driver, location);
   if (node.type === 'missing') throw new FtpError(Reply.FileUnavailable, `${arg}: No such file or directory.`);
+  if (node.type === 'file' && node.resumable) throw new FtpError(Reply.FileUnavailable, `${arg}: An unfinished upload cannot be renamed.`);
   session.renameFrom = path;
   session.reply(Reply.PendingMoreInfo, 'Ready for RNTO.');
 }
@@ -107,7 +120,7 @@ export async function mlst(session: Session, arg: string): Promise<void> {
   if (node.type === 'missing') throw new FtpError(Reply.FileUnavailable, `${arg || path}: No such file or directory.`);
   const facts =
     node.type === 'file'
-      ? formatFacts({ name: path, type: 'file', size: node.stat.size, modified: node.stat.modified })
+      ? formatFacts({ name: path, type: 'file', size: node.stat.size, modified: node.stat.modified, resumable: node.resumable !== undefined })
       : formatFacts({ name: path, type: 'dir', size: 0 });
   session.reply(Reply.FileActionOk, [`Listing ${path}`, `${facts} ${path}`, 'End']);
 }

@@ -6,6 +6,7 @@ import { recordTransfer } from '../transfer-record.ts';
 import { splitListArgument, type Entry, type ListingFormat } from '../../listing.ts';
 import { directoryPrefix, baseName } from '../../paths.ts';
 import type { TransferCommand } from '../../data/messages.ts';
+import type { ResumePoint } from '../../storage/driver.ts';
 import type { PassiveEndpoint, TransferOutcome } from '../../data/data-plane.ts';
 import { log } from '../../log.ts';
 
@@ -142,28 +143,50 @@ export async function retr(session: Session, arg: string): Promise<void> {
     if (location.kind !== 'object') throw new FtpError(Reply.FileUnavailable, `${arg}: Not a file.`);
     const node = await inspectQuietly(session.driver, location);
     if (node.type !== 'file') throw new FtpError(Reply.FileUnavailable, `${arg}: No such file.`);
+    if (node.resumable) throw new FtpError(Reply.FileUnavailable, `${arg}: Upload not finished; continue it with REST ${node.resumable.offset} and STOR, or APPE.`);
     const opening = `Opening BINARY mode data connection for ${baseName(location.key)} (${node.stat.size} bytes).`;
     startTransfer(session, { op: 'retrieve', bucket: location.bucket, key: location.key, offset }, path, opening);
   });
+}
+
+/**
+ * The resumable upload a STOR after REST n, or an APPE, continues (SPEC §7); undefined for a
+ * fresh upload. REST n must name the upload's offset exactly.
+ */
+async function continuedUpload(session: Session, location: { bucket: string; key: string }, offset: number, append: boolean): Promise<ResumePoint | undefined> {
+  const { capabilities } = session.driver;
+  if (!capabilities.resumableUpload) {
+    if (offset > 0) throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
+    return undefined;
+  }
+  if (offset === 0 && !append) return undefined;
+  const point = await session.driver.resumePoint?.(location.bucket, location.key);
+  if (offset > 0 && point?.offset !== offset) {
+    const why = point ? `the interrupted upload of this file continues at ${point.offset}` : 'there is no interrupted upload of this file';
+    throw new FtpError(Reply.ActionNotTaken, `Cannot restart the upload at ${offset}: ${why}.`);
+  }
+  return point;
 }
 
 async function store(session: Session, arg: string, append: boolean): Promise<void> {
   const offset = takeRestOffset(session);
   await withPassiveCleanup(session, async () => {
     requireProtection(session);
-    const { capabilities } = session.driver;
-    if (offset > 0 && !capabilities.resumableUpload) {
+    if (offset > 0 && !session.driver.capabilities.resumableUpload) {
       throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
     }
     const { path, location } = resolveArg(session, arg);
     if (location.kind !== 'object' || location.key.endsWith('/')) {
       throw new FtpError(Reply.FileNameNotAllowed, 'Files can only be stored inside a bucket.');
     }
-    if (append && !capabilities.append) {
+    const resume = await continuedUpload(session, location, offset, append);
+    if (append && !resume && !session.driver.capabilities.append) {
       const node = await inspectQuietly(session.driver, location);
       if (node.type !== 'missing') throw new FtpError(Reply.TransferAborted, 'The file exists and S3 objects cannot be appended to.');
     }
-    startTransfer(session, { op: 'store', bucket: location.bucket, key: location.key }, path, `Ok to send data for ${baseName(location.key)}.`);
+    const name = baseName(location.key);
+    const opening = resume ? `Ok to send data for ${name} from byte ${resume.offset}.` : `Ok to send data for ${name}.`;
+    startTransfer(session, { op: 'store', bucket: location.bucket, key: location.key, resume }, path, opening);
   });
 }
 
@@ -182,7 +205,7 @@ async function listing(session: Session, arg: string, format: ListingFormat): Pr
     if (node.type === 'file') {
       if (format === 'mlsd') throw new FtpError(Reply.SyntaxErrorArgs, `${pathArg}: Not a directory; use MLST.`);
       const name = format === 'nlst' ? pathArg : baseName(location.kind === 'object' ? location.key : '');
-      entries = [{ name, type: 'file', size: node.stat.size, modified: node.stat.modified }];
+      entries = [{ name, type: 'file', size: node.stat.size, modified: node.stat.modified, resumable: node.resumable !== undefined }];
     } else if (location.kind === 'root') {
       source = { root: true };
     } else {
