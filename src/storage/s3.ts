@@ -97,6 +97,11 @@ function asConflict(error: StorageError): StorageError {
   return raced ? new StorageError('Conflict', error.message, error.backendCode, error.requestId) : error;
 }
 
+/** The resume records are the gateway's own: FTP can neither see nor touch them. */
+function refuseRecordKey(key: string): void {
+  if (isRecordKey(key)) throw new StorageError('NotFound', 'no such file or directory');
+}
+
 function kindOfStatus(status: number | undefined): StorageErrorKind {
   if (status === 404) return 'NotFound';
   if (status === 403) return 'AccessDenied';
@@ -247,6 +252,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async prefixExists(bucket: string, prefix: string): Promise<boolean> {
+    if (isRecordKey(prefix)) return false;
     const out = await this.#send(() =>
       this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 })),
     );
@@ -273,6 +279,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async *listDirectory(bucket: string, prefix: string): AsyncIterable<Entry[]> {
+    refuseRecordKey(prefix);
     const scope = this.#resumeScope(bucket);
     const resumable = scope ? await this.#send(() => resumableEntries(scope, prefix)) : new Map<string, Entry>();
     for await (const page of this.#listObjects(bucket, prefix)) {
@@ -311,6 +318,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async *listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]> {
+    refuseRecordKey(prefix);
     let token: string | undefined;
     do {
       const out = await this.#send(() =>
@@ -326,6 +334,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable> {
+    refuseRecordKey(key);
     try {
       const out = await this.#client.send(
         new GetObjectCommand({ Bucket: bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
@@ -343,7 +352,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async write(bucket: string, key: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<WriteResult> {
-    if (isRecordKey(key)) throw new StorageError('InvalidName', 'that name is reserved for the gateway');
+    refuseRecordKey(key);
     const scope = this.#resumeScope(bucket);
     const continuation = options.resume?.continuation;
     const resume = continuation?.kind === 'multipart' ? continuation : undefined;
@@ -413,6 +422,8 @@ export class S3Storage implements StorageDriver {
   }
 
   async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void> {
+    refuseRecordKey(sourceKey);
+    refuseRecordKey(targetKey);
     const source = `${sourceBucket}/${encodeURIComponent(sourceKey).replace(/%2F/g, '/')}`;
     if (size <= COPY_LIMIT) {
       await this.#send(() =>
@@ -454,10 +465,12 @@ export class S3Storage implements StorageDriver {
   }
 
   async delete(bucket: string, key: string): Promise<void> {
+    refuseRecordKey(key);
     await this.#send(() => this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
   }
 
   async createMarker(bucket: string, prefix: string): Promise<void> {
+    refuseRecordKey(prefix);
     await this.#send(() =>
       this.#client.send(new PutObjectCommand({ Bucket: bucket, Key: prefix, Body: '', ContentLength: 0 })),
     );
