@@ -9,8 +9,11 @@ import type { StorageTarget } from './driver.ts';
 import { verifyS3Credentials } from './s3.ts';
 import { loadOrCreateCredentials } from './credentials.ts';
 import { STATE_DIR, sweepTempFiles } from './local.ts';
+import { sweepExpiredPartials } from './local-resume.ts';
 import { storageCallObserver } from './index.ts';
 import { log } from '../log.ts';
+
+const PARTIAL_SWEEP_MS = 3600_000;
 
 export interface Authenticator {
   /** The storage target for a genuine key pair, or undefined for a wrong one. */
@@ -79,7 +82,13 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
   if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
   // Uploads move bytes at least every stall timeout; a temp file idle for twice that is orphaned.
   const sweeper = setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
+  // Cut uploads nobody continues: removed once older than the window (a walk of the whole store,
+  // so at most hourly).
   const resumeWindowMs = config.uploadResume ? config.uploadResumeWindowMs : undefined;
+  const partialSweeper =
+    resumeWindowMs === undefined
+      ? undefined
+      : setInterval(() => void sweepExpiredPartials(dataDir, resumeWindowMs, Date.now()), Math.min(resumeWindowMs, PARTIAL_SWEEP_MS)).unref();
   const user = credentials.accessKeyId;
   const secret = credentials.newSecret ?? '<the secret printed on first start>';
   const startupNotice =
@@ -111,7 +120,10 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
     startupNotice,
     banner,
     generatedCertificateDir: path.join(dataDir, STATE_DIR),
-    close: () => clearInterval(sweeper),
+    close: () => {
+      clearInterval(sweeper);
+      clearInterval(partialSweeper);
+    },
   };
 }
 

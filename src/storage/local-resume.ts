@@ -104,3 +104,22 @@ export async function partialEntry(dir: string, partialName: string, windowMs: n
   const point = await partialPoint(path.join(dir, name), windowMs, now);
   return point ? { name, type: 'file', size: point.offset, modified: point.started, resumable: true } : undefined;
 }
+
+/**
+ * Removes partial files (and stale claims) older than the window anywhere in the store: the ones
+ * nobody looks at again. Walks the whole tree, so it runs rarely (see backend.ts).
+ */
+export async function sweepExpiredPartials(dataDir: string, windowMs: number, now: number): Promise<number> {
+  const names = await fs.readdir(dataDir, { recursive: true }).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (!path.basename(name).startsWith(PARTIAL_PREFIX)) continue;
+    const file = path.join(dataDir, name);
+    const info = await fs.stat(file).catch(() => undefined);
+    const stale = info?.isFile() === true && now - info.mtimeMs > Math.max(windowMs, name.endsWith(CLAIM_SUFFIX) ? CLAIM_STALE_MS : 0);
+    if (!stale) continue;
+    await fs.rm(file, { force: true });
+    removed += 1;
+  }
+  return removed;
+}
