@@ -169,8 +169,9 @@ export async function currentResumePoint(scope: ResumeScope, key: string): Promi
 }
 
 /**
- * Keeps a cut upload resumable: records it (replacing an older attempt's record, whose upload
- * goes). False when it cannot be recorded; the caller then aborts it as before.
+ * Records an upload as the key's resumable one (replacing an older attempt's record, whose upload
+ * goes): when it starts, so that even a gateway killed mid-upload leaves it findable, and again
+ * when it is cut, with its offset. False when it cannot be recorded.
  */
 export async function keepResumable(scope: ResumeScope, key: string, uploadId: string, parts: readonly StoredPart[], started: Date | undefined): Promise<boolean> {
   if (!recordFits(key)) return false;
@@ -180,7 +181,7 @@ export async function keepResumable(scope: ResumeScope, key: string, uploadId: s
     const since = started ?? (previous?.uploadId === uploadId ? new Date(previous.started) : new Date(scope.now()));
     const offset = offsetOf(contiguousParts(parts));
     await writeRecord(scope, { version: 1, key, uploadId, owner: scope.owner, started: since.toISOString(), offset });
-    log.info('upload kept resumable', { bucket: scope.bucket, key, offset });
+    log.info('resumable upload recorded', { bucket: scope.bucket, key, offset });
     return true;
   } catch (error) {
     log.warn('cut upload could not be kept resumable; aborting it', { bucket: scope.bucket, key, error: scope.mapError(error).message });
@@ -204,9 +205,10 @@ export async function discardResumable(scope: ResumeScope, key: string): Promise
 }
 
 /**
- * The session's resumable uploads directly under `prefix`, as listing entries sized by their
- * recorded offset. One ListObjectsV2 of the records per listing (S3's ListMultipartUploads has
- * no directory view on radosgw), then one small GET per record found.
+ * The session's resumable uploads directly under `prefix`, as listing entries sized by the parts
+ * S3 holds now (a record written when the upload began says nothing of them). One ListObjectsV2
+ * of the records per listing (ListMultipartUploads has no directory view on radosgw), then a
+ * small GET and a ListParts per record found.
  */
 export async function resumableEntries(scope: ResumeScope, prefix: string): Promise<Map<string, Entry>> {
   const names: string[] = [];
@@ -221,15 +223,11 @@ export async function resumableEntries(scope: ResumeScope, prefix: string): Prom
   const entries = new Map<string, Entry>();
   for (let i = 0; i < names.length; i += RECORD_READS_AT_ONCE) {
     const batch = names.slice(i, i + RECORD_READS_AT_ONCE).filter((name) => name !== '');
-    const records = await Promise.all(batch.map((name) => readRecord(scope, prefix + name).catch(() => undefined)));
-    for (const record of records) {
-      if (!record) continue;
-      if (expired(scope, record)) {
-        discardInBackground(scope, record, 'older than the resume window');
-        continue;
-      }
-      const name = record.key.slice(prefix.length);
-      entries.set(name, { name, type: 'file', size: record.offset, modified: new Date(record.started), resumable: true });
+    const points = await Promise.all(batch.map((name) => currentResumePoint(scope, prefix + name).catch(() => undefined)));
+    for (const [i, point] of points.entries()) {
+      const name = batch[i];
+      if (point === undefined || name === undefined) continue;
+      entries.set(name, { name, type: 'file', size: point.offset, modified: point.started, resumable: true });
     }
   }
   return entries;

@@ -45,6 +45,8 @@ export interface UploadRequest {
    * Without it a failed upload is always aborted.
    */
   readonly keepWhenCut?: (uploadId: string, stored: readonly StoredPart[], failure: StorageError) => Promise<boolean>;
+  /** Runs once S3 created the multipart upload, before its first part is sent. */
+  readonly onMultipartCreated?: (uploadId: string) => Promise<void>;
 }
 
 /** The size of part `partNumber` (1-based): `base` for the first 900, then doubling. */
@@ -307,6 +309,7 @@ class StreamUpload {
       const out = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
       if (!out.UploadId) throw new StorageError('Failed', 'S3 returned no upload id');
       this.#uploadId = out.UploadId;
+      await this.#r.onMultipartCreated?.(out.UploadId);
       return out.UploadId;
     })();
     return this.#creating;

@@ -356,21 +356,36 @@ export class S3Storage implements StorageDriver {
     const scope = this.#resumeScope(bucket);
     const continuation = options.resume?.continuation;
     const resume = continuation?.kind === 'multipart' ? continuation : undefined;
+    // A new key's multipart upload is recorded as soon as it exists: a gateway killed mid-upload
+    // never sees the cut, and another instance must still find it.
+    let recorded = false;
+    const onMultipartCreated =
+      scope && !resume
+        ? async (uploadId: string): Promise<void> => {
+            if (!(await this.#hasObject(bucket, key))) recorded = await keepResumable(scope, key, uploadId, [], undefined);
+          }
+        : undefined;
     const keepWhenCut = scope
-      ? (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> =>
-          this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume)
+      ? async (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> => {
+          const keep = await this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume);
+          if (!keep && recorded) await forgetResumable(scope, key);
+          return keep;
+        }
       : undefined;
     let outcome: UploadOutcome;
     try {
-      outcome = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
+      outcome = await this.#upload(bucket, key, body, signal, { resume, keepWhenCut, onMultipartCreated });
     } catch (error) {
       throw resume ? asConflict(toStorageError(error)) : error;
     }
-    if (scope && resume) {
-      await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
-      await forgetResumable(scope, key);
-    }
+    if (scope && resume) await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
+    if (scope && (resume || recorded)) await forgetResumable(scope, key);
     return { bytes: outcome.bytes };
+  }
+
+  /** Whether the key has an object; when S3 cannot say, assume not (a record costs nothing then). */
+  async #hasObject(bucket: string, key: string): Promise<boolean> {
+    return (await this.stat(bucket, key).catch(() => undefined)) !== undefined;
   }
 
   /**
@@ -391,10 +406,7 @@ export class S3Storage implements StorageDriver {
    */
   async #keepWhenCut(scope: ResumeScope, key: string, uploadId: string, stored: readonly StoredPart[], failure: StorageError, resumed: ResumePoint | undefined): Promise<boolean> {
     if (resumed && asConflict(failure).kind === 'Conflict') return true;
-    if (!resumed) {
-      const existing = await this.stat(scope.bucket, key).catch(() => undefined);
-      if (existing) return false;
-    }
+    if (!resumed && (await this.#hasObject(scope.bucket, key))) return false;
     return keepResumable(scope, key, uploadId, stored, resumed?.started);
   }
 
@@ -403,8 +415,7 @@ export class S3Storage implements StorageDriver {
     key: string,
     body: Readable,
     signal: AbortSignal,
-    resume: { readonly uploadId: string; readonly parts: readonly StoredPart[] } | undefined,
-    keepWhenCut: UploadRequest['keepWhenCut'],
+    hooks: Pick<UploadRequest, 'resume' | 'keepWhenCut' | 'onMultipartCreated'>,
   ): Promise<UploadOutcome> {
     return uploadStream({
       client: this.#client,
@@ -416,8 +427,7 @@ export class S3Storage implements StorageDriver {
       partSize: this.#target.partSize,
       queueSize: this.#target.queueSize,
       mapError: toStorageError,
-      resume,
-      keepWhenCut,
+      ...hooks,
     });
   }
 
