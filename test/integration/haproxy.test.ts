@@ -27,12 +27,14 @@ const PASV: Record<Name, string> = { a: '14000-14049', b: '14050-14099' };
 // The balancer and both instances listen on the same port number, each on its own address.
 const CONTROL_PORT = 2300 + randomInt(100);
 const METRICS_PORT = CONTROL_PORT + 1000;
+const IMPLICIT_PORT = CONTROL_PORT + 2000;
 const CONFIG = path.resolve(import.meta.dirname, '../../deploy/haproxy.cfg');
 const MiB = 1024 * 1024;
 
 function instanceArgs(name: Name): string[] {
   return [
     '--listen', `${ADDRESS[name]}:${CONTROL_PORT}`,
+    '--implicit-tls-listen', `${ADDRESS[name]}:${IMPLICIT_PORT}`,
     '--pasv-ports', PASV[name],
     '--pasv-address', LB,
     '--proxy-protocol-from', LB,
@@ -66,6 +68,8 @@ async function startBalancer(t: Teardown, dir: string): Promise<Balancer> {
     S3FTPD_B_ADDRESS: ADDRESS.b,
     S3FTPD_CONTROL_PORT: String(CONTROL_PORT),
     S3FTPD_METRICS_PORT: String(METRICS_PORT),
+    S3FTPD_LB_IMPLICIT_PORT: String(IMPLICIT_PORT),
+    S3FTPD_IMPLICIT_PORT: String(IMPLICIT_PORT),
     S3FTPD_A_PASV_PORTS: PASV.a,
     S3FTPD_B_PASV_PORTS: PASV.b,
     S3FTPD_CHECK_INTERVAL: '250ms',
@@ -117,6 +121,7 @@ interface LogRecord {
   readonly msg?: string;
   readonly remote?: string;
   readonly peer?: string;
+  readonly implicitTls?: boolean;
 }
 
 function records(gw: Gateway, msg: string): LogRecord[] {
@@ -238,6 +243,44 @@ t.test('two gateways behind HAProxy (deploy/haproxy.cfg, PROXY protocol v2)', { 
     }
     const perInstance = names.map((n) => `${n}: ${records(gateways[n], 'session opened').length}`).join(', ');
     t.comment(`sessions so far per instance: ${perInstance}`);
+  });
+
+  await t.test('implicit FTPS through the balancer (curl ftps://), and PROXY v1 and a missing header straight to an instance', async (t) => {
+    const body = randomBytes(MiB + 3);
+    const local = path.join(dir, 'implicit.bin');
+    await writeFile(local, body);
+    const url = `ftps://${LB}:${IMPLICIT_PORT}/${bucket}/implicit.bin`;
+    const { on } = await landing(THIRD, async () => {
+      const put = await curl(balancer, ['--interface', THIRD, '-T', local, url], { timeoutMs: 30_000 });
+      t.equal(curlCode(put), 226, `curl implicit FTPS upload: ${describe(put)}`);
+      const got = path.join(dir, 'implicit.out');
+      const get = await curl(balancer, ['--interface', THIRD, '-o', got, url], { timeoutMs: 30_000 });
+      t.equal(curlCode(get), 226, `curl implicit FTPS download: ${describe(get)}`);
+      t.ok((await readFile(got)).equals(body), 'downloaded bytes identical');
+    });
+    t.ok(on, `implicit FTPS sessions of 127.0.0.23 on instance ${on}`);
+    const implicit = names.flatMap((n) => records(gateways[n], 'session opened')).filter((r) => r.implicitTls === true);
+    t.ok(implicit.length >= 2 && implicit.every((r) => r.remote === THIRD && r.peer === LB), 'logged as implicit TLS sessions of 127.0.0.23 through HAProxy');
+    t.ok((await gateways.a.probe.get(bucket, 'implicit.bin'))?.equals(body), 'object byte-identical');
+    // HAProxy speaks v2; a v1 header (send-proxy) from the trusted address works the same.
+    const v1 = net.connect({ host: ADDRESS.a, port: CONTROL_PORT, localAddress: LB });
+    v1.on('error', () => undefined);
+    await once(v1, 'connect');
+    const v1Before = sessionsFrom(gateways.a, '192.0.2.7');
+    v1.write(`PROXY TCP4 192.0.2.7 ${ADDRESS.a} 40000 ${CONTROL_PORT}\r\n`);
+    const [greeting] = (await once(v1, 'data')) as [Buffer];
+    t.match(greeting.toString(), /^220 /, 'a PROXY v1 header from the balancer\'s address: greeting');
+    v1.destroy();
+    t.equal(sessionsFrom(gateways.a, '192.0.2.7'), v1Before + 1, 'session logged as the address the v1 header carries');
+    const bare = net.connect({ host: ADDRESS.a, port: CONTROL_PORT, localAddress: LB });
+    bare.on('error', () => undefined);
+    let said = '';
+    bare.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const bareClosed = new Promise<boolean>((resolve) => bare.once('close', () => resolve(true)));
+    await once(bare, 'connect');
+    bare.write('USER anonymous\r\n');
+    t.ok(await Promise.race([bareClosed, sleep(8000).then(() => false)]), 'no header from the balancer\'s address: closed');
+    t.equal(said, '', 'without a word');
   });
 
   await t.test('port theft through the balancer: 127.0.0.22 on 127.0.0.21\'s passive port is dropped, the owner\'s transfer works', async (t) => {
