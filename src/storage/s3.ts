@@ -17,7 +17,7 @@ import {
   CompleteMultipartUploadCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { abortMultipartUpload, uploadStream, type UploadRequest } from './s3-upload.ts';
+import { abortMultipartUpload, multipartEtag, uploadStream, type UploadOutcome, type UploadRequest } from './s3-upload.ts';
 import {
   RECORD_PREFIX,
   currentResumePoint,
@@ -95,6 +95,11 @@ const KIND_OF_CODE: ReadonlyMap<string, StorageErrorKind> = new Map([
 function asConflict(error: StorageError): StorageError {
   const raced = ['NoSuchUpload', 'NoSuchKey', 'InvalidPart'].includes(error.backendCode ?? '');
   return raced ? new StorageError('Conflict', error.message, error.backendCode, error.requestId) : error;
+}
+
+/** The resume records are the gateway's own: FTP can neither see nor touch them. */
+function refuseRecordKey(key: string): void {
+  if (isRecordKey(key)) throw new StorageError('NotFound', 'no such file or directory');
 }
 
 function kindOfStatus(status: number | undefined): StorageErrorKind {
@@ -247,6 +252,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async prefixExists(bucket: string, prefix: string): Promise<boolean> {
+    if (isRecordKey(prefix)) return false;
     const out = await this.#send(() =>
       this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 })),
     );
@@ -273,6 +279,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async *listDirectory(bucket: string, prefix: string): AsyncIterable<Entry[]> {
+    refuseRecordKey(prefix);
     const scope = this.#resumeScope(bucket);
     const resumable = scope ? await this.#send(() => resumableEntries(scope, prefix)) : new Map<string, Entry>();
     for await (const page of this.#listObjects(bucket, prefix)) {
@@ -311,6 +318,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async *listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]> {
+    refuseRecordKey(prefix);
     let token: string | undefined;
     do {
       const out = await this.#send(() =>
@@ -326,6 +334,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async read(bucket: string, key: string, offset: number, signal?: AbortSignal): Promise<Readable> {
+    refuseRecordKey(key);
     try {
       const out = await this.#client.send(
         new GetObjectCommand({ Bucket: bucket, Key: key, Range: offset > 0 ? `bytes=${offset}-` : undefined }),
@@ -343,7 +352,7 @@ export class S3Storage implements StorageDriver {
   }
 
   async write(bucket: string, key: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<WriteResult> {
-    if (isRecordKey(key)) throw new StorageError('InvalidName', 'that name is reserved for the gateway');
+    refuseRecordKey(key);
     const scope = this.#resumeScope(bucket);
     const continuation = options.resume?.continuation;
     const resume = continuation?.kind === 'multipart' ? continuation : undefined;
@@ -351,14 +360,28 @@ export class S3Storage implements StorageDriver {
       ? (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> =>
           this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume)
       : undefined;
-    let bytes: number;
+    let outcome: UploadOutcome;
     try {
-      bytes = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
+      outcome = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
     } catch (error) {
       throw resume ? asConflict(toStorageError(error)) : error;
     }
-    if (scope && resume) await forgetResumable(scope, key);
-    return { bytes };
+    if (scope && resume) {
+      await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
+      await forgetResumable(scope, key);
+    }
+    return { bytes: outcome.bytes };
+  }
+
+  /**
+   * A second CompleteMultipartUpload of an upload another session already completed can succeed
+   * on radosgw whatever part list it names; the object's ETag tells whose parts it was made from.
+   */
+  async #confirmCompletedFromOurParts(bucket: string, key: string, parts: readonly StoredPart[] | undefined): Promise<void> {
+    const expected = parts ? multipartEtag(parts) : undefined;
+    if (expected === undefined) return;
+    const out = await this.#send(() => this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+    if (out.ETag !== expected) throw new StorageError('Conflict', 'the upload was completed by another session');
   }
 
   /**
@@ -382,7 +405,7 @@ export class S3Storage implements StorageDriver {
     signal: AbortSignal,
     resume: { readonly uploadId: string; readonly parts: readonly StoredPart[] } | undefined,
     keepWhenCut: UploadRequest['keepWhenCut'],
-  ): Promise<number> {
+  ): Promise<UploadOutcome> {
     return uploadStream({
       client: this.#client,
       buffers: partBuffers(),
@@ -399,6 +422,8 @@ export class S3Storage implements StorageDriver {
   }
 
   async copy(sourceBucket: string, sourceKey: string, targetBucket: string, targetKey: string, size: number): Promise<void> {
+    refuseRecordKey(sourceKey);
+    refuseRecordKey(targetKey);
     const source = `${sourceBucket}/${encodeURIComponent(sourceKey).replace(/%2F/g, '/')}`;
     if (size <= COPY_LIMIT) {
       await this.#send(() =>
@@ -440,10 +465,12 @@ export class S3Storage implements StorageDriver {
   }
 
   async delete(bucket: string, key: string): Promise<void> {
+    refuseRecordKey(key);
     await this.#send(() => this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
   }
 
   async createMarker(bucket: string, prefix: string): Promise<void> {
+    refuseRecordKey(prefix);
     await this.#send(() =>
       this.#client.send(new PutObjectCommand({ Bucket: bucket, Key: prefix, Body: '', ContentLength: 0 })),
     );
