@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the integration tests need: a single-node Ceph
 # (mon + osd + radosgw) as a real S3-compatible server, the ceph CLI tools,
-# lftp (an independent FTPS client), curl and rclone.
+# lftp (an independent FTPS client), curl, rclone and HAProxy (the load
+# balancer of the multi-instance test).
 #
 # Idempotent: if every needed binary is already on PATH it does nothing, so
 # it is cheap to call at the start of every CI run.
@@ -13,10 +14,10 @@
 # radosgw, radosgw-admin, ceph, monmaptool and uuidgen.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd radosgw ceph-common lftp curl rclone)
+PACKAGES=(ceph-mon ceph-osd radosgw ceph-common lftp curl rclone haproxy)
 # Every binary the scripts in this folder call; uuidgen comes with
 # uuid-runtime, a Depends of ceph-base.
-BINARIES=(radosgw ceph-mon ceph-osd ceph radosgw-admin monmaptool uuidgen lftp curl rclone)
+BINARIES=(radosgw ceph-mon ceph-osd ceph radosgw-admin monmaptool uuidgen lftp curl rclone haproxy)
 
 # How long to wait for another apt/dpkg run (e.g. a provisioning step still in
 # the background, or unattended-upgrades) to release the dpkg lock.

@@ -159,13 +159,17 @@ export interface FtplibOutput {
 
 const FTPLIB_SCRIPT = path.resolve(import.meta.dirname, 'ftplib_client.py');
 
-/** Runs test/helpers/ftplib_client.py; `reuse: false` uses an unmodified FTP_TLS. */
+/**
+ * Runs test/helpers/ftplib_client.py; `reuse: false` uses an unmodified FTP_TLS; `sourceAddress`
+ * binds its control and data connections to that local address.
+ */
 export async function ftplib(
   gw: Gateway,
   steps: readonly FtplibStep[],
-  options: RunOptions & { reuse?: boolean; socketTimeout?: number },
+  options: RunOptions & { reuse?: boolean; socketTimeout?: number; sourceAddress?: string },
 ): Promise<{ run: RunResult; output: FtplibOutput | undefined }> {
   const args = {
+    source: options.sourceAddress,
     host: gw.host,
     port: gw.port,
     user: gw.user,

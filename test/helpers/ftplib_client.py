@@ -6,6 +6,7 @@ Usage: ftplib_client.py '<json>'   where the JSON holds
   reuse: true (default) to resume the control TLS session on data connections, false for an
          unmodified FTP_TLS (which does not);
   timeout: socket timeout in seconds (default 20);
+  source: the local address to connect from (control and data connections), optional;
   steps: a list of {"op": ..., ...}:
     {"op": "cwd", "path": p}
     {"op": "mkd", "path": p}
@@ -55,7 +56,8 @@ def run(args):
     context.verify_mode = ssl.CERT_NONE
     cls = ReusingFTP_TLS if args.get("reuse", True) else ftplib.FTP_TLS
     timeout = float(args.get("timeout", 20))
-    ftp = cls(context=context, timeout=timeout)
+    source = args.get("source")
+    ftp = cls(context=context, timeout=timeout, source_address=(source, 0) if source else None)
     results = []
     out = {"ok": True, "results": results}
     try:

@@ -33,18 +33,21 @@ export class RawFtp {
   readonly host: string;
 
   readonly #tlsOptions: tls.ConnectionOptions;
+  /** The control connection's local address (ConnectOptions.localAddress), used for data connections too. */
+  readonly localAddress: string | undefined;
 
-  private constructor(socket: net.Socket, host: string, tlsOptions: tls.ConnectionOptions) {
+  private constructor(socket: net.Socket, host: string, tlsOptions: tls.ConnectionOptions, localAddress: string | undefined) {
     this.#socket = socket;
     this.host = host;
     this.#tlsOptions = tlsOptions;
+    this.localAddress = localAddress;
     this.#listen(socket);
   }
 
   static async connect(host: string, port: number, options: ConnectOptions = {}): Promise<{ client: RawFtp; greeting: FtpReply }> {
     const socket = net.connect({ host, port, noDelay: true, localAddress: options.localAddress });
     await once(socket, 'connect');
-    const client = new RawFtp(socket, host, options.tls ?? {});
+    const client = new RawFtp(socket, host, options.tls ?? {}, options.localAddress);
     const greeting = await client.read();
     return { client, greeting };
   }
@@ -150,9 +153,12 @@ export class RawFtp {
     return Number(match[1]);
   }
 
-  /** Opens the data connection; TLS resumes the control session unless `resume` is false. */
-  async openData(port: number, options: { tls?: boolean; resume?: boolean } = {}): Promise<net.Socket> {
-    const raw = net.connect({ host: this.host, port, noDelay: true });
+  /**
+   * Opens the data connection from the control connection's local address (or `localAddress`);
+   * TLS resumes the control session unless `resume` is false.
+   */
+  async openData(port: number, options: { tls?: boolean; resume?: boolean; localAddress?: string } = {}): Promise<net.Socket> {
+    const raw = net.connect({ host: this.host, port, noDelay: true, localAddress: options.localAddress ?? this.localAddress });
     await once(raw, 'connect');
     if (options.tls === false) return raw;
     const secure = tls.connect({
