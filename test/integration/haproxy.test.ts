@@ -369,6 +369,13 @@ t.test('two gateways behind HAProxy (deploy/haproxy.cfg, PROXY protocol v2)', { 
     const over = await openTransfer(ftp, `STOR /${bucket}/existing.bin`);
     t.equal(over.first.code, 150, 'upload over an existing object started');
     const paced = writePaced(over.data, replacement, { spreadOverMs: 8000, slices: 40 });
+    // And an upload of a new key running when the instance dies (stick on src: same instance).
+    const crashing = await landing(OTHER, () => login(OTHER));
+    t.equal(crashing.on, victim, `the second session is on instance ${victim} too`);
+    const crashBody = randomBytes(14 * MiB + 777);
+    const crash = await openTransfer(crashing.result, `STOR /${bucket}/crashed.bin`);
+    t.equal(crash.first.code, 150, 'upload of a new key started');
+    await writeAll(crash.data, crashBody.subarray(0, 12 * MiB));
     await sleep(1500);
     process.kill(gw.pid, 'SIGKILL');
     const killed = Date.now();
@@ -387,6 +394,15 @@ t.test('two gateways behind HAProxy (deploy/haproxy.cfg, PROXY protocol v2)', { 
     const rest = await retry.result.transfer(`STOR /${bucket}/resumed.bin`, { upload: fresh.subarray(offset) });
     t.equal(rest.final?.code, 226, `the continuation completes on instance ${survivor}: ${rest.final?.text ?? rest.first.text}`);
     t.ok((await gw.probe.get(bucket, 'resumed.bin'))?.equals(fresh), 'the resumed object is byte-identical');
+    // The upload the kill cut: recorded when it began, so the survivor finds and continues it.
+    const crashSize = await retry.result.send(`SIZE /${bucket}/crashed.bin`);
+    const crashOffset = Number(crashSize.text.slice(4));
+    t.ok(crashSize.code === 213 && crashOffset > 0 && crashOffset % (5 * MiB) === 0, `the killed upload is resumable there: ${crashSize.text}`);
+    t.equal((await retry.result.send(`REST ${crashOffset}`)).code, 350);
+    const finished = await retry.result.transfer(`STOR /${bucket}/crashed.bin`, { upload: crashBody.subarray(crashOffset) });
+    t.equal(finished.final?.code, 226, `the killed upload completes on instance ${survivor}`);
+    t.ok((await gw.probe.get(bucket, 'crashed.bin'))?.equals(crashBody), 'byte-identical');
+    crashing.result.destroy();
     t.comment(`SIGKILL → retry and continuation done on instance ${survivor} in ${Date.now() - killed} ms`);
     await retry.result.quit();
     await startInstance(victim);
