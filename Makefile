@@ -29,8 +29,11 @@ run: build
 
 # ESLint with typed typescript-eslint rules over src/, test/ and bench/ (eslint.config.js): errors
 # fail, warnings (function length, complexity) are only shown. LINT_ARGS="--ignore-pattern src" etc.
+# ESLint, then the import picture: no arrow back up (cli → server → control → data → storage/tls →
+# leaves) and no import cycle (scripts/check-imports.ts).
 lint: install
 	eslint $(LINT_ARGS) .
+	$(NODE) scripts/check-imports.ts > /dev/null
 
 test-deps:
 	bash scripts/install-test-deps.sh
