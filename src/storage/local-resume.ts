@@ -47,7 +47,11 @@ export async function partialPoint(target: string, windowMs: number, now: number
   await reviveStaleClaim(target, now);
   const partial = partialOf(target);
   const info = await fs.stat(partial).catch(() => undefined);
-  if (!info?.isFile()) return undefined;
+  if (!info?.isFile()) {
+    // Another session is continuing it right now: busy (450), not "no upload to continue".
+    if (await exists(claimOf(target))) throw new StorageError('Conflict', 'the interrupted upload is being continued by another session');
+    return undefined;
+  }
   if (now - info.mtimeMs > windowMs) {
     await fs.rm(partial, { force: true });
     return undefined;

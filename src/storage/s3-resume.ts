@@ -105,6 +105,11 @@ async function discard(scope: ResumeScope, record: ResumeRecord, reason: string)
   });
 }
 
+function abortInBackground(scope: ResumeScope, record: ResumeRecord, reason: string): void {
+  log.info('removing a resumable upload', { bucket: scope.bucket, key: record.key, reason });
+  void abortMultipartUpload({ client: scope.client, bucket: scope.bucket, key: record.key, uploadId: record.uploadId, mapError: scope.mapError }).catch(() => undefined);
+}
+
 function discardInBackground(scope: ResumeScope, record: ResumeRecord, reason: string): void {
   void discard(scope, record, reason).catch(() => undefined);
 }
@@ -177,7 +182,8 @@ export async function keepResumable(scope: ResumeScope, key: string, uploadId: s
   if (!recordFits(key)) return false;
   try {
     const previous = await readRecord(scope, key);
-    if (previous && previous.uploadId !== uploadId) discardInBackground(scope, previous, 'superseded by a newer attempt');
+    // The older attempt's upload goes; its record's key is about to hold this one's record.
+    if (previous && previous.uploadId !== uploadId) abortInBackground(scope, previous, 'superseded by a newer attempt');
     const since = started ?? (previous?.uploadId === uploadId ? new Date(previous.started) : new Date(scope.now()));
     const offset = offsetOf(contiguousParts(parts));
     await writeRecord(scope, { version: 1, key, uploadId, owner: scope.owner, started: since.toISOString(), offset });

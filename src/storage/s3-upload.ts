@@ -153,6 +153,9 @@ class StreamUpload {
       return part.total;
     } catch (error) {
       const failure = this.#failure ?? this.#r.mapError(error);
+      // Creation is never cut short: a cut that lands while S3 creates the upload must still learn
+      // its id, or the upload would be neither kept nor aborted.
+      await this.#creating?.catch(() => undefined);
       const uploadId = this.#uploadId;
       if (uploadId !== undefined && this.#r.keepWhenCut) {
         // Parts on their way may still be stored: each one the client need not send again.

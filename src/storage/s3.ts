@@ -380,6 +380,10 @@ export class S3Storage implements StorageDriver {
     }
     if (scope && resume) await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
     if (scope && (resume || recorded)) await forgetResumable(scope, key);
+    // A complete upload without REST replaces whatever resumable upload the key had (SPEC §7);
+    // a multipart one did that when it was recorded, a single PutObject does it here, off the
+    // reply's path.
+    else if (scope) discardReplaced(scope, key);
     return { bytes: outcome.bytes };
   }
 
