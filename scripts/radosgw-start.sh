@@ -296,6 +296,9 @@ rgw gc obj min wait = 10
 rgw gc processor period = 10
 rgw enable usage log = false
 rgw enable ops log = false
+# A lifecycle "day" lasts 10 s, so a test can watch an AbortIncompleteMultipartUpload rule (the
+# backstop for resumable uploads nobody continues) act; only buckets with lifecycle rules notice.
+rgw lc debug interval = 10
 EOF
 
 # ---- mon -----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
+import { parseCidrList } from './net/proxy-protocol.ts';
 
 /** required: the data connection resumes its own control connection's TLS session; address: any
  * session a control connection from the same client address made (clients that share one session
@@ -57,6 +58,11 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'max-login-failures', default: '5', help: 'failed logins from one address before it is banned' },
   { flag: 'ban-time', default: '900', help: 'seconds a banned address is refused (421 at connect)' },
   { flag: 'allow-list', default: '', help: 'comma-separated addresses never banned' },
+  {
+    flag: 'proxy-protocol-from',
+    default: '',
+    help: 'load balancers (CIDR,...) whose connections start with a PROXY protocol v1/v2 header naming the client (HAProxy send-proxy-v2)',
+  },
   { flag: 'metrics', help: 'serve Prometheus /metrics, /healthz and /readyz on HOST:PORT' },
   { flag: 'log-level', default: 'info', help: 'debug|info|warn|error' },
   { flag: 'xferlog', help: 'also append one xferlog-style line per transfer to this file' },
@@ -159,6 +165,14 @@ const schema = z
     'max-login-failures': integer(1, 1000),
     'ban-time': seconds,
     'allow-list': z.string().transform((text) => text.split(',').map((a) => a.trim()).filter((a) => a !== '')),
+    'proxy-protocol-from': z.string().transform((text, ctx) => {
+      try {
+        return parseCidrList(text).entries.join(',');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+        return z.NEVER;
+      }
+    }),
     metrics: hostPort.optional(),
     'log-level': z.enum(['debug', 'info', 'warn', 'error']),
     xferlog: z.string().min(1).optional(),
@@ -213,6 +227,8 @@ export type Config = Readonly<{
   maxLoginFailures: number;
   banMs: number;
   allowList: readonly string[];
+  /** Trusted load balancers (CIDR list text, see net/proxy-protocol.ts); empty: nobody. */
+  proxyProtocolFrom: string;
   metricsHost: string | undefined;
   metricsPort: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -337,6 +353,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     maxLoginFailures: v['max-login-failures'],
     banMs: v['ban-time'],
     allowList: Object.freeze(v['allow-list']),
+    proxyProtocolFrom: v['proxy-protocol-from'],
     metricsHost: v.metrics?.host,
     metricsPort: v.metrics?.port,
     logLevel: v['log-level'],

@@ -18,6 +18,7 @@ import { observeStorageCalls } from './storage/index.ts';
 import { log } from './log.ts';
 import { xferLogger } from './xferlog.ts';
 import { plainAddress } from './net-address.ts';
+import { clientAddressOf, parseCidrList } from './net/proxy-protocol.ts';
 import { Metrics, recordS3Call, serveMetrics } from './metrics.ts';
 
 export interface RunningServer {
@@ -122,10 +123,18 @@ class SessionRegistry {
   }
 }
 
-async function startMetricsEndpoint(config: Config, metrics: Metrics, dataPlane: DataPlane, storageReachable: () => Promise<boolean>): Promise<{ address: net.AddressInfo; close: () => void } | undefined> {
+async function startMetricsEndpoint(
+  config: Config,
+  metrics: Metrics,
+  dataPlane: DataPlane,
+  storageReachable: () => Promise<boolean>,
+  draining: () => boolean,
+): Promise<{ address: net.AddressInfo; close: () => void } | undefined> {
   if (config.metricsHost === undefined || config.metricsPort === undefined) return undefined;
   const probes = {
-    ready: async () => dataPlane.threadCount > 0 && (await storageReachable()),
+    // Not ready from the moment the drain starts, so a balancer's health check takes this
+    // instance out while its transfers finish.
+    ready: async () => !draining() && dataPlane.threadCount > 0 && (await storageReachable()),
     utilization: () => dataPlane.utilization,
     passivePorts: () => dataPlane.openChannels,
     uploadBufferBytes: () => dataPlane.uploadBufferBytes,
@@ -135,11 +144,8 @@ async function startMetricsEndpoint(config: Config, metrics: Metrics, dataPlane:
 
 /** Accepts one control connection: the accept policy first, then a session with its greeting. */
 function sessionAcceptor(context: ServerContext, limits: ConnectionLimits, sessions: SessionRegistry): (socket: net.Socket, implicitTls: boolean) => void {
-  return (socket, implicitTls) => {
-    const remote = plainAddress(socket.remoteAddress);
-    socket.on('error', () => undefined);
-    // Replies are small writes answered by the client's next command: Nagle would hold them back.
-    socket.setNoDelay(true);
+  const balancers = parseCidrList(context.config.proxyProtocolFrom);
+  const admit = (socket: net.Socket, implicitTls: boolean, remote: string): void => {
     const refused = refusal(context, limits, remote);
     if (refused !== undefined) {
       // On the implicit-TLS port a plain-text reply would be read as a broken handshake.
@@ -147,24 +153,42 @@ function sessionAcceptor(context: ServerContext, limits: ConnectionLimits, sessi
       else socket.destroy();
       return;
     }
-    const session = new Session(socket, context, dispatch);
-    context.metrics.sessions.inc();
-    sessions.add(session, () => {
-      limits.release(remote);
-      context.metrics.sessions.dec();
-    });
-    log.info('session opened', { session: session.id, remote, implicitTls });
-    if (implicitTls) {
-      try {
-        session.upgradeToTls();
-      } catch (error) {
-        log.error('implicit TLS failed', { session: session.id, error: String(error) });
-        socket.destroy();
-        return;
-      }
-    }
-    session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
+    openSession(context, sessions, socket, implicitTls, remote, () => limits.release(remote));
   };
+  return (socket, implicitTls) => {
+    socket.on('error', () => undefined);
+    // Replies are small writes answered by the client's next command: Nagle would hold them back.
+    socket.setNoDelay(true);
+    const peer = plainAddress(socket.remoteAddress);
+    clientAddressOf(socket, peer, balancers).then(
+      (remote) => admit(socket, implicitTls, remote),
+      (error: unknown) => {
+        // A trusted balancer that sends no valid header: nothing it says can be believed.
+        log.warn('connection dropped: bad PROXY header', { peer, error: error instanceof Error ? error.message : String(error) });
+        socket.destroy();
+      },
+    );
+  };
+}
+
+function openSession(context: ServerContext, sessions: SessionRegistry, socket: net.Socket, implicitTls: boolean, remote: string, release: () => void): void {
+  const session = new Session(socket, context, dispatch, remote);
+  context.metrics.sessions.inc();
+  sessions.add(session, () => {
+    release();
+    context.metrics.sessions.dec();
+  });
+  log.info('session opened', { session: session.id, remote, peer: plainAddress(socket.remoteAddress), implicitTls });
+  if (implicitTls) {
+    try {
+      session.upgradeToTls();
+    } catch (error) {
+      log.error('implicit TLS failed', { session: session.id, error: String(error) });
+      socket.destroy();
+      return;
+    }
+  }
+  session.reply(Reply.ServiceReady, implicitTls ? 's3ftpd ready.' : 's3ftpd ready; explicit FTPS (AUTH TLS) required.');
 }
 
 interface Listeners {
@@ -209,7 +233,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const listeners = await startListeners(config, sessionAcceptor(context, limits, sessions));
   const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
   tlsUpdates.unref();
-  const metricsServer = await startMetricsEndpoint(config, metrics, dataPlane, storageReachable);
+  const metricsServer = await startMetricsEndpoint(config, metrics, dataPlane, storageReachable, () => draining);
 
   return {
     address: listeners.addresses[0] as net.AddressInfo,

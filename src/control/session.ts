@@ -73,11 +73,12 @@ export class Session {
   bytesOut = 0;
   transfers = 0;
 
-  constructor(socket: net.Socket, server: ServerContext, onLine: LineHandler) {
+  /** `clientAddress`: the client's address when a load balancer's PROXY header named it. */
+  constructor(socket: net.Socket, server: ServerContext, onLine: LineHandler, clientAddress = plainAddress(socket.remoteAddress)) {
     this.#socket = socket;
     this.server = server;
     this.#onLine = onLine;
-    this.remoteAddress = plainAddress(socket.remoteAddress);
+    this.remoteAddress = clientAddress;
     this.localAddress = plainAddress(socket.localAddress);
     this.tlsBinding = server.config.tlsSessionReuse === 'address' ? addressSessionBinding(this.remoteAddress) : newSessionBinding();
     this.#idleTimer = setTimeout(() => this.#onIdle(), server.config.idleTimeoutMs).unref();

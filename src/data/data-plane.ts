@@ -12,6 +12,7 @@ export type TransferOutcome =
 export interface OpenOptions {
   readonly bindAddress: string;
   readonly controlAddress: string;
+  readonly proxyProtocolFrom: string;
   readonly tls: boolean;
   readonly tlsBinding: string;
   readonly tlsSessions: readonly TlsSessionRecord[];

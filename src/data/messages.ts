@@ -21,8 +21,10 @@ export interface PassiveTask {
   readonly low: number;
   readonly high: number;
   readonly firstPort: number;
-  /** The control connection's peer; data connections from elsewhere are dropped. */
+  /** The control connection's client; data connections from elsewhere are dropped. */
   readonly controlAddress: string;
+  /** Trusted load balancers (CIDR list text): their connections carry the client in a PROXY header. */
+  readonly proxyProtocolFrom: string;
   readonly tls: boolean;
   /** The control connection's session id context: only its sessions resume here. */
   readonly tlsBinding: string;

@@ -101,6 +101,7 @@ export function openPassiveTask(
     high: ports.high,
     firstPort: ports.nextStart(),
     controlAddress: options.controlAddress,
+    proxyProtocolFrom: options.proxyProtocolFrom,
     tls: options.tls,
     tlsBinding: options.tlsBinding,
     tlsSessions: options.tlsSessions,

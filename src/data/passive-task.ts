@@ -10,6 +10,7 @@ import { wrapWithEofCheck } from '../tls/eof.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
 import { plainAddress } from '../net-address.ts';
+import { clientAddressOf, parseCidrList } from '../net/proxy-protocol.ts';
 import { runCommand, type DataConnection, type Progress } from './operations.ts';
 import type { ConnectionFailure, PassiveTask, TaskResult, ToMain, ToWorker, TransferCommand, TransferFailure } from './messages.ts';
 
@@ -85,11 +86,19 @@ export async function listen(task: PassiveTask): Promise<{ server: net.Server; p
   throw new PhaseFailure('no-port', 'no free passive port');
 }
 
-/** Phase 2: the first connection from the control peer; others are dropped untouched. */
+/**
+ * Phase 2: the first connection from the control connection's client; others are dropped
+ * untouched. Behind a trusted load balancer the client is the one its PROXY header names, so a
+ * data connection from another client through the same balancer is dropped too (port theft).
+ */
 function accept(server: net.Server, task: PassiveTask, link: ControlLink): Promise<net.Socket> {
+  const balancers = parseCidrList(task.proxyProtocolFrom);
   return new Promise((resolve, reject) => {
+    let settled = false;
     const timer = setTimeout(() => finish(new PhaseFailure('accept-timeout', 'no data connection in time')), task.acceptTimeoutMs);
     const finish = (result: Error | net.Socket): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       server.off('connection', onConnection);
       server.close();
@@ -97,13 +106,19 @@ function accept(server: net.Server, task: PassiveTask, link: ControlLink): Promi
       else resolve(result);
     };
     const onConnection = (socket: net.Socket): void => {
-      if (plainAddress(socket.remoteAddress) !== plainAddress(task.controlAddress)) {
-        socket.destroy();
-        return;
-      }
-      // Set on the TCP socket itself: through the TLS wrapper setNoDelay would not reach it.
-      socket.setNoDelay(true);
-      finish(socket);
+      socket.on('error', () => undefined);
+      clientAddressOf(socket, plainAddress(socket.remoteAddress), balancers).then(
+        (client) => {
+          if (settled || client !== plainAddress(task.controlAddress)) {
+            socket.destroy();
+            return;
+          }
+          // Set on the TCP socket itself: through the TLS wrapper setNoDelay would not reach it.
+          socket.setNoDelay(true);
+          finish(socket);
+        },
+        () => socket.destroy(),
+      );
     };
     server.on('connection', onConnection);
     void link.cancelled.then(() => finish(new PhaseFailure('cancelled', 'cancelled')));

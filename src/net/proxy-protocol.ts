@@ -268,3 +268,17 @@ export function parseCidrList(text: string): CidrList {
     },
   };
 }
+
+/** How long a trusted balancer may take to send its header before the connection is dropped. */
+export const PROXY_HEADER_TIMEOUT_MS = 5000;
+
+/**
+ * The client's address on a fresh connection: its peer, or, when the peer is a trusted balancer,
+ * the address its PROXY header carries (a LOCAL header, a health check, speaks for the balancer).
+ * Rejects with ProxyHeaderError when a trusted peer sends no valid header.
+ */
+export async function clientAddressOf(socket: net.Socket, peer: string, trusted: CidrList): Promise<string> {
+  if (!trusted.contains(peer)) return peer;
+  const header = await readProxyHeader(socket, { timeoutMs: PROXY_HEADER_TIMEOUT_MS });
+  return header.kind === 'proxied' ? header.address.source : peer;
+}

@@ -48,7 +48,7 @@ function createDriver(target: StorageTarget): StorageDriver {
     case 's3':
       return new S3Storage(target, (call) => callObserver(call));
     case 'local':
-      return new LocalStorage(target.dataDir);
+      return new LocalStorage(target.dataDir, target.resumeWindowMs);
     case 'memory':
       return memoryStore(target.name);
   }

@@ -7,7 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Entry } from '../listing.ts';
-import { StorageError, type ObjectStat, type ObjectSummary, type StorageCapabilities, type StorageDriver, type WriteResult } from './driver.ts';
+import {
+  StorageError,
+  type ObjectStat,
+  type ObjectSummary,
+  type ResumePoint,
+  type StorageCapabilities,
+  type StorageDriver,
+  type WriteOptions,
+  type WriteResult,
+} from './driver.ts';
+import { claimPartial, discardPartial, dropPartial, isPartialName, keepPartial, partialEntry, partialPoint, releaseClaim } from './local-resume.ts';
 
 /** Folder inside the data directory for the gateway's own files; not a valid bucket name. */
 export const STATE_DIR = '.s3ftpd';
@@ -62,13 +72,17 @@ export async function sweepTempFiles(dataDir: string, olderThanMs: number): Prom
 }
 
 export class LocalStorage implements StorageDriver {
-  readonly capabilities: StorageCapabilities = { append: false, resumableUpload: false, rename: true };
+  readonly capabilities: StorageCapabilities;
   readonly #root: string;
   readonly #tmp: string;
+  /** How long a cut upload stays resumable; undefined when uploads do not resume. */
+  readonly #resumeWindowMs: number | undefined;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, resumeWindowMs: number | undefined = undefined) {
     this.#root = path.resolve(dataDir);
     this.#tmp = path.join(this.#root, STATE_DIR, 'tmp');
+    this.#resumeWindowMs = resumeWindowMs;
+    this.capabilities = { append: false, resumableUpload: resumeWindowMs !== undefined, rename: true };
   }
 
   #bucketPath(bucket: string): string {
@@ -124,7 +138,7 @@ export class LocalStorage implements StorageDriver {
   }
 
   async stat(bucket: string, key: string): Promise<ObjectStat | undefined> {
-    if (key === '' || key.endsWith('/')) return undefined;
+    if (key === '' || key.endsWith('/') || isPartialName(path.posix.basename(key))) return undefined;
     const info = await fs.stat(this.#objectPath(bucket, key)).catch((error: unknown) => {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
       throw toStorageError(error);
@@ -142,10 +156,17 @@ export class LocalStorage implements StorageDriver {
     const dir = this.#objectPath(bucket, prefix);
     const handle = await this.#run(() => fs.opendir(dir, { bufferSize: 128 }));
     let page: Entry[] = [];
+    const files = new Set<string>();
+    const partials: string[] = [];
     for await (const dirent of handle) {
       if (prefix === '' && dirent.name === STATE_DIR) continue;
+      if (isPartialName(dirent.name)) {
+        partials.push(dirent.name);
+        continue;
+      }
       const info = await fs.stat(path.join(dir, dirent.name)).catch(() => undefined);
       if (!info) continue;
+      if (!info.isDirectory()) files.add(dirent.name);
       page.push(
         info.isDirectory()
           ? { name: dirent.name, type: 'dir', size: 0, modified: info.mtime }
@@ -156,7 +177,29 @@ export class LocalStorage implements StorageDriver {
         page = [];
       }
     }
-    yield page;
+    yield [...page, ...(await this.#resumableEntries(dir, partials, files))];
+  }
+
+  /** Partial files whose file does not exist (yet) are listed as that file's resumable entry. */
+  async #resumableEntries(dir: string, partials: readonly string[], files: ReadonlySet<string>): Promise<Entry[]> {
+    const windowMs = this.#resumeWindowMs;
+    if (windowMs === undefined) return [];
+    const entries: Entry[] = [];
+    for (const partial of partials) {
+      const entry = await partialEntry(dir, partial, windowMs, Date.now());
+      if (entry && !files.has(entry.name)) entries.push(entry);
+    }
+    return entries;
+  }
+
+  async resumePoint(bucket: string, key: string): Promise<ResumePoint | undefined> {
+    const windowMs = this.#resumeWindowMs;
+    if (windowMs === undefined || key.endsWith('/')) return undefined;
+    return this.#run(() => partialPoint(this.#objectPath(bucket, key), windowMs, Date.now()));
+  }
+
+  async discardResumable(bucket: string, key: string): Promise<boolean> {
+    return this.#run(() => discardPartial(this.#objectPath(bucket, key)));
   }
 
   async *listRecursive(bucket: string, prefix: string): AsyncIterable<ObjectSummary[]> {
@@ -206,17 +249,36 @@ export class LocalStorage implements StorageDriver {
     await fs.rename(temp, target);
   }
 
-  async write(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult> {
+  async write(bucket: string, key: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<WriteResult> {
+    if (isPartialName(path.posix.basename(key))) throw new StorageError('InvalidName', 'that name is reserved for the gateway');
     const target = this.#objectPath(bucket, key);
     if (!(await this.bucketExists(bucket))) throw new StorageError('NotFound', `no such bucket: ${bucket}`);
+    const continuation = options.resume?.continuation;
+    if (continuation?.kind === 'partial-file') return this.#continue(target, continuation.size, body, signal);
     const temp = await this.#tempFile();
+    const out = createWriteStream(temp);
     try {
-      const out = createWriteStream(temp);
       await pipeline(body, out, { signal });
       await this.#commit(temp, target);
+      if (this.#resumeWindowMs !== undefined) await dropPartial(target);
       return { bytes: out.bytesWritten };
     } catch (error) {
-      await fs.rm(temp, { force: true });
+      const kept = this.#resumeWindowMs !== undefined && (await keepPartial(temp, target, out.bytesWritten).catch(() => false));
+      if (!kept) await fs.rm(temp, { force: true });
+      throw toStorageError(error);
+    }
+  }
+
+  /** Appends to the claimed partial file; on success it becomes the file, else it is given back. */
+  async #continue(target: string, size: number, body: Readable, signal: AbortSignal): Promise<WriteResult> {
+    const claim = await claimPartial(target, size);
+    const out = createWriteStream(claim, { flags: 'a' });
+    try {
+      await pipeline(body, out, { signal });
+      await this.#commit(claim, target);
+      return { bytes: out.bytesWritten };
+    } catch (error) {
+      await releaseClaim(claim, target);
       throw toStorageError(error);
     }
   }

@@ -13,6 +13,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
 import { StorageError, type StoredPart } from './driver.ts';
 import type { PartBuffers } from './part-buffers.ts';
 import { log } from '../log.ts';
@@ -53,8 +54,31 @@ export function partSizeFor(partNumber: number, base: number): number {
 }
 
 /** Stores the whole body as the object and returns its size; throws (storing nothing) otherwise. */
-export async function uploadStream(request: UploadRequest): Promise<number> {
-  return new StreamUpload(request).run();
+export interface UploadOutcome {
+  /** Bytes read from the body. */
+  readonly bytes: number;
+  /** The parts the object was completed from; undefined for a single PutObject. */
+  readonly parts: readonly StoredPart[] | undefined;
+}
+
+export async function uploadStream(request: UploadRequest): Promise<UploadOutcome> {
+  const upload = new StreamUpload(request);
+  const bytes = await upload.run();
+  return { bytes, parts: upload.completedParts };
+}
+
+/**
+ * The ETag S3 gives an object completed from these parts: the MD5 of the parts' binary MD5s and
+ * the part count. Undefined when a part's ETag is not a plain MD5 (encryption with KMS keys).
+ */
+export function multipartEtag(parts: readonly StoredPart[]): string | undefined {
+  const digests: Buffer[] = [];
+  for (const part of [...parts].sort((a, b) => a.number - b.number)) {
+    const hex = part.etag.replace(/"/g, '');
+    if (!/^[0-9a-f]{32}$/i.test(hex)) return undefined;
+    digests.push(Buffer.from(hex, 'hex'));
+  }
+  return `"${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}"`;
 }
 
 interface PartInProgress {
@@ -86,6 +110,9 @@ class StreamUpload {
       this.#completed.push(...parts);
     }
   }
+
+  /** After run(): the parts of a multipart upload, in order; undefined when it was one PutObject. */
+  completedParts: readonly StoredPart[] | undefined;
 
   get #resumed(): boolean {
     return this.#r.resume !== undefined;
@@ -120,6 +147,7 @@ class StreamUpload {
       await Promise.all(this.#inFlight);
       this.#throwIfFailed();
       await this.#complete();
+      this.completedParts = [...this.#completed].sort((a, b) => a.number - b.number);
       return part.total;
     } catch (error) {
       const failure = this.#failure ?? this.#r.mapError(error);

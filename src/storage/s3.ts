@@ -17,7 +17,7 @@ import {
   CompleteMultipartUploadCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { abortMultipartUpload, uploadStream, type UploadRequest } from './s3-upload.ts';
+import { abortMultipartUpload, multipartEtag, uploadStream, type UploadOutcome, type UploadRequest } from './s3-upload.ts';
 import {
   RECORD_PREFIX,
   currentResumePoint,
@@ -351,14 +351,28 @@ export class S3Storage implements StorageDriver {
       ? (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> =>
           this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume)
       : undefined;
-    let bytes: number;
+    let outcome: UploadOutcome;
     try {
-      bytes = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
+      outcome = await this.#upload(bucket, key, body, signal, resume, keepWhenCut);
     } catch (error) {
       throw resume ? asConflict(toStorageError(error)) : error;
     }
-    if (scope && resume) await forgetResumable(scope, key);
-    return { bytes };
+    if (scope && resume) {
+      await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
+      await forgetResumable(scope, key);
+    }
+    return { bytes: outcome.bytes };
+  }
+
+  /**
+   * A second CompleteMultipartUpload of an upload another session already completed can succeed
+   * on radosgw whatever part list it names; the object's ETag tells whose parts it was made from.
+   */
+  async #confirmCompletedFromOurParts(bucket: string, key: string, parts: readonly StoredPart[] | undefined): Promise<void> {
+    const expected = parts ? multipartEtag(parts) : undefined;
+    if (expected === undefined) return;
+    const out = await this.#send(() => this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+    if (out.ETag !== expected) throw new StorageError('Conflict', 'the upload was completed by another session');
   }
 
   /**
@@ -382,7 +396,7 @@ export class S3Storage implements StorageDriver {
     signal: AbortSignal,
     resume: { readonly uploadId: string; readonly parts: readonly StoredPart[] } | undefined,
     keepWhenCut: UploadRequest['keepWhenCut'],
-  ): Promise<number> {
+  ): Promise<UploadOutcome> {
     return uploadStream({
       client: this.#client,
       buffers: partBuffers(),

@@ -18,6 +18,7 @@ function task(overrides: Partial<PassiveTask>): { task: PassiveTask; main: Messa
       high: low + 199,
       firstPort: low,
       controlAddress: '127.0.0.1',
+      proxyProtocolFrom: '',
       tls: false,
       tlsBinding: 'test',
       tlsSessions: [],

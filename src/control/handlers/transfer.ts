@@ -28,6 +28,7 @@ async function openPassive(session: Session): Promise<PassiveEndpoint> {
     const channel = await session.server.dataPlane.open({
       bindAddress: session.localAddress,
       controlAddress: session.remoteAddress,
+      proxyProtocolFrom: config.proxyProtocolFrom,
       tls: session.protection === 'P',
       tlsBinding: session.tlsBinding,
       tlsSessions: session.server.tlsSessions.sessionsOf(session.tlsBinding),

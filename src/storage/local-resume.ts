@@ -1,0 +1,106 @@
+// Resumable uploads in the embedded store (SPEC §7), the local counterpart of s3-resume.ts: the
+// bytes of a cut upload of a new file are kept next to it as `.s3ftpd-partial-<name>`, which
+// listings show only as that file's resumable entry. A session that continues it first claims it
+// by renaming it to `….claimed` (one rename wins, so two sessions never append to one file); a
+// claim left by a crash is given back once it has not been written for CLAIM_STALE_MS.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Entry } from '../listing.ts';
+import { StorageError, type ResumePoint } from './driver.ts';
+
+export const PARTIAL_PREFIX = '.s3ftpd-partial-';
+const CLAIM_SUFFIX = '.claimed';
+const CLAIM_STALE_MS = 10 * 60_000;
+/** Longest name a partial file can carry (the claim suffix included, within 255 bytes). */
+const MAX_NAME_BYTES = 255 - Buffer.byteLength(PARTIAL_PREFIX + CLAIM_SUFFIX);
+
+export function isPartialName(name: string): boolean {
+  return name.startsWith(PARTIAL_PREFIX);
+}
+
+function partialOf(target: string): string {
+  return path.join(path.dirname(target), PARTIAL_PREFIX + path.basename(target));
+}
+
+function claimOf(target: string): string {
+  return partialOf(target) + CLAIM_SUFFIX;
+}
+
+function startOf(info: { birthtimeMs: number; mtime: Date }): Date {
+  return info.birthtimeMs > 0 ? new Date(info.birthtimeMs) : info.mtime;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => undefined)) !== undefined;
+}
+
+/** A claim nobody has written to for a long time belongs to a session that is gone. */
+async function reviveStaleClaim(target: string, now: number): Promise<void> {
+  const claim = claimOf(target);
+  const info = await fs.stat(claim).catch(() => undefined);
+  if (info && now - info.mtimeMs > CLAIM_STALE_MS && !(await exists(partialOf(target)))) {
+    await fs.rename(claim, partialOf(target)).catch(() => undefined);
+  }
+}
+
+export async function partialPoint(target: string, windowMs: number, now: number): Promise<ResumePoint | undefined> {
+  await reviveStaleClaim(target, now);
+  const partial = partialOf(target);
+  const info = await fs.stat(partial).catch(() => undefined);
+  if (!info?.isFile()) return undefined;
+  if (now - info.mtimeMs > windowMs) {
+    await fs.rm(partial, { force: true });
+    return undefined;
+  }
+  return { offset: info.size, started: startOf(info), continuation: { kind: 'partial-file', size: info.size } };
+}
+
+/** Keeps the bytes of a cut upload of a new file; false when there is a file, or no room for the name. */
+export async function keepPartial(temp: string, target: string, bytes: number): Promise<boolean> {
+  if (bytes === 0 || Buffer.byteLength(path.basename(target)) > MAX_NAME_BYTES || (await exists(target))) return false;
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await fs.rename(temp, partialOf(target));
+  return true;
+}
+
+/** Takes the partial file for this session; 450 when another session has it or it changed. */
+export async function claimPartial(target: string, expectedSize: number): Promise<string> {
+  const claim = claimOf(target);
+  try {
+    await fs.rename(partialOf(target), claim);
+  } catch {
+    throw new StorageError('Conflict', 'the interrupted upload is being continued by another session');
+  }
+  const info = await fs.stat(claim);
+  if (info.size !== expectedSize) {
+    await releaseClaim(claim, target);
+    throw new StorageError('Conflict', 'the interrupted upload changed since its offset was read');
+  }
+  return claim;
+}
+
+/** Gives a claimed partial back after a failed continuation, unless a newer one took its place. */
+export async function releaseClaim(claim: string, target: string): Promise<void> {
+  if (await exists(partialOf(target))) await fs.rm(claim, { force: true });
+  else await fs.rename(claim, partialOf(target)).catch(() => undefined);
+}
+
+export async function discardPartial(target: string): Promise<boolean> {
+  const partial = partialOf(target);
+  const found = await exists(partial);
+  await fs.rm(partial, { force: true });
+  return found;
+}
+
+/** A complete upload replaces whatever was left of an earlier attempt. */
+export async function dropPartial(target: string): Promise<void> {
+  await fs.rm(partialOf(target), { force: true });
+}
+
+/** The resumable entry of a partial file in a listing (its file's name, sized by its offset). */
+export async function partialEntry(dir: string, partialName: string, windowMs: number, now: number): Promise<Entry | undefined> {
+  const name = partialName.slice(PARTIAL_PREFIX.length);
+  if (name === '' || name.endsWith(CLAIM_SUFFIX)) return undefined;
+  const point = await partialPoint(path.join(dir, name), windowMs, now);
+  return point ? { name, type: 'file', size: point.offset, modified: point.started, resumable: true } : undefined;
+}
