@@ -39,6 +39,19 @@ const RESUMABLE_BACKENDS: readonly BackendName[] = ['s3'];
 const RECORD_PREFIX = '.s3ftpd-resume/';
 const PARTIAL_PREFIX = '.s3ftpd-partial-';
 
+/** What a resumable offset is made of: S3 keeps whole parts, the embedded store every byte it received. */
+const GRANULE: Readonly<Record<BackendName, number>> = { s3: PART, local: 1 };
+
+/** The offset a cut after `sent` bytes (all read by the gateway) leaves. */
+function kept(backend: BackendName, sent: number): number {
+  return Math.floor(sent / GRANULE[backend]) * GRANULE[backend];
+}
+
+/** Resumable uploads left open: multipart uploads on S3, partial files in the embedded store. */
+function openResumables(backend: BackendName, left: Leftovers): number {
+  return backend === 's3' ? left.uploads : left.records.filter((r) => path.posix.basename(r).startsWith(PARTIAL_PREFIX)).length;
+}
+
 function resumeSkip(backend: BackendName): string | false {
   return RESUMABLE_BACKENDS.includes(backend) ? false : `the ${backend} backend does not keep cut uploads resumable yet (RESUMABLE_BACKENDS)`;
 }
@@ -93,14 +106,21 @@ async function sizeOnceRecorded(ftp: RawFtp, remote: string, ms = 20_000): Promi
   return reply;
 }
 
-/** Checks SIZE's answer is a resumable offset (whole 5 MiB parts, at least one, at most `sent`). */
-function offsetOf(t: Test, reply: FtpReply, sent: number, label: string): number {
+/** Checks SIZE's answer is a resumable offset (on S3 whole 5 MiB parts, at least one; at most `sent`). */
+function offsetOf(t: Test, backend: BackendName, reply: FtpReply, sent: number, label: string): number {
   t.equal(reply.code, 213, `${label}: SIZE answers 213 (${reply.text})`);
   const offset = Number(reply.text.slice(4));
-  t.equal(offset % PART, 0, `${label}: offset ${offset} is whole 5 MiB parts`);
-  t.ok(offset >= PART, `${label}: offset ${offset} keeps at least one part`);
+  t.equal(offset % GRANULE[backend], 0, `${label}: offset ${offset} is whole ${GRANULE[backend]}-byte units`);
+  t.ok(offset >= PART, `${label}: offset ${offset} keeps at least 5 MiB`);
   t.ok(offset <= sent, `${label}: offset ${offset} <= ${sent} bytes sent`);
   return offset;
+}
+
+/** A session on `gw` with `owner`'s credentials (a second embedded-store gateway on the same directory prints none). */
+async function sessionAs(t: Test, gw: Gateway, owner: Gateway): Promise<RawFtp> {
+  const ftp = await RawFtp.login(gw.host, gw.port, owner.user, owner.password);
+  t.teardown(() => ftp.quit());
+  return ftp;
 }
 
 type Cut = 'rst' | 'fin' | 'destroy' | 'abor';
@@ -197,7 +217,7 @@ for (const backend of backends()) {
       t.ok(cut.timedOut, `curl was killed mid-upload after ${delay} ms: ${describe(cut)}`);
       const ftp = await session(t, gw);
       const sent = Math.ceil((CUT_RATE * delay) / 1000) + 4 * MiB;
-      const offset = offsetOf(t, await sizeOnceRecorded(ftp, `/${bucket}/curl.bin`), Math.min(sent, body.length - 1), 'curl cut');
+      const offset = offsetOf(t, backend, await sizeOnceRecorded(ftp, `/${bucket}/curl.bin`), Math.min(sent, body.length - 1), 'curl cut');
       t.equal(await gw.probe.get(bucket, 'curl.bin'), undefined, 'no object before the upload is complete');
       const again = await curl(gw, ['-C', '-', '-T', file, url], { timeoutMs: 180_000 });
       t.equal(again.code, 0, `curl -C - -T: ${describe(again)}`);
@@ -215,7 +235,7 @@ for (const backend of backends()) {
       t.ok(cut.timedOut, `lftp was killed mid-upload after ${delay} ms: ${describe(cut)}`);
       const ftp = await session(t, gw);
       // lftp's net:limit-rate lets bursts through, so the bytes it sent are only known to be under the file's size.
-      const offset = offsetOf(t, await sizeOnceRecorded(ftp, `/${bucket}/lftp.bin`), body.length - 1, 'lftp cut');
+      const offset = offsetOf(t, backend, await sizeOnceRecorded(ftp, `/${bucket}/lftp.bin`), body.length - 1, 'lftp cut');
       const again = await lftp(gw, ['debug 5', put(true)], { timeoutMs: 180_000 });
       t.equal(again.code, 0, `lftp put -c: ${describe(again)}`);
       t.match(again.stderr, new RegExp(`REST ${offset}\\b`), `lftp continued with REST ${offset}`);
@@ -230,7 +250,7 @@ for (const backend of backends()) {
       const sent = cutPoint(body.length, 3);
       const cut = await cutUpload(ftp, `STOR /${bucket}/py.bin`, body.subarray(0, sent), 'rst');
       t.equal(cut.final.code, 426, `the cut upload answers 426 (${cut.final.text})`);
-      const offset = offsetOf(t, await sizeOnceRecorded(ftp, `/${bucket}/py.bin`), sent, 'ftplib');
+      const offset = offsetOf(t, backend, await sizeOnceRecorded(ftp, `/${bucket}/py.bin`), sent, 'ftplib');
       const { run: result, output } = await ftplib(
         gw,
         [
@@ -257,7 +277,7 @@ for (const backend of backends()) {
       t.teardown(() => client.close());
       await client.access({ host: gw.host, port: gw.port, user: gw.user, password: gw.password, secure: true, secureOptions: { rejectUnauthorized: false } });
       const offset = await client.size(`/${bucket}/basic.bin`);
-      t.equal(offset % PART, 0, `basic-ftp size() reads a whole-part offset (${offset})`);
+      t.equal(offset % GRANULE[backend], 0, `basic-ftp size() reads a whole-unit offset (${offset})`);
       t.ok(offset >= PART && offset <= sent, `offset ${offset} within 5 MiB..${sent}`);
       const reply = await client.appendFrom(createReadStream(file, { start: offset }), `/${bucket}/basic.bin`);
       t.equal(reply.code, 226, `appendFrom: ${reply.code} ${reply.message}`);
@@ -277,7 +297,7 @@ for (const backend of backends()) {
         t.equal(cut.final.code, 426, `the transfer answers 426 (${cut.final.text})`);
         if (how === 'abor') t.equal(cut.abor?.code, 226, 'then ABOR answers 226');
         const size = await ftp.send(`SIZE /${bucket}/cut.bin`);
-        t.equal(size.text, `213 ${Math.floor(sent / PART) * PART}`, `SIZE right after the 426: the whole parts of ${sent} bytes sent`);
+        t.equal(size.text, `213 ${kept(backend, sent)}`, `SIZE right after the 426: what is kept of ${sent} bytes sent`);
         t.equal(await gw.probe.get(bucket, 'cut.bin'), undefined, 'no object yet');
         const offset = Number(size.text.slice(4));
         t.equal((await continueUpload(ftp, `/${bucket}/cut.bin`, body, offset)).code, 226, `REST ${offset} + STOR completes it`);
@@ -302,7 +322,7 @@ for (const backend of backends()) {
       raw.resetAndDestroy();
       t.equal((await ftp.read()).code, 426, 'the cut upload answers 426');
       const cutAt = Date.now();
-      const offset = 2 * PART;
+      const offset = kept(backend, sent);
 
       t.equal((await ftp.send(`SIZE /${bucket}/part.bin`)).text, `213 ${offset}`, 'SIZE answers the offset');
       const mdtm = await ftp.send(`MDTM /${bucket}/part.bin`);
@@ -354,9 +374,10 @@ for (const backend of backends()) {
       const bucket = await newBucket(t, gw, 'resume-fresh');
       const old = randomBytes(3 * PART);
       const ftp = await session(t, gw);
-      const cut = await cutUpload(ftp, `STOR /${bucket}/f.bin`, old.subarray(0, cutPoint(old.length)), 'rst');
+      const sent = cutPoint(old.length);
+      const cut = await cutUpload(ftp, `STOR /${bucket}/f.bin`, old.subarray(0, sent), 'rst');
       t.equal(cut.final.code, 426);
-      t.equal((await ftp.send(`SIZE /${bucket}/f.bin`)).text, `213 ${2 * PART}`, 'a resumable upload of 10 MiB');
+      t.equal((await ftp.send(`SIZE /${bucket}/f.bin`)).text, `213 ${kept(backend, sent)}`, 'a resumable upload');
       const fresh = randomBytes(PART + 12345);
       t.equal((await ftp.transfer(`STOR /${bucket}/f.bin`, { upload: fresh })).final?.code, 226, 'STOR without REST: 226');
       await storedWhole(t, gw, bucket, 'f.bin', fresh, 'fresh STOR');
@@ -370,27 +391,28 @@ for (const backend of backends()) {
       const body = randomBytes(4 * PART);
       const ftp = await session(t, gw);
       t.equal((await cutUpload(ftp, `STOR /${bucket}/r.bin`, body.subarray(0, 3 * PART + 100), 'rst')).final.code, 426);
-      t.equal((await ftp.send(`SIZE /${bucket}/r.bin`)).text, `213 ${3 * PART}`, 'first attempt: 15 MiB');
+      t.equal((await ftp.send(`SIZE /${bucket}/r.bin`)).text, `213 ${kept(backend, 3 * PART + 100)}`, 'first attempt: 15 MiB and more');
       t.equal((await cutUpload(ftp, `STOR /${bucket}/r.bin`, body.subarray(0, PART + 100), 'rst')).final.code, 426);
-      t.equal((await ftp.send(`SIZE /${bucket}/r.bin`)).text, `213 ${PART}`, 'second attempt (STOR without REST): 5 MiB');
-      const left = await settledLeftovers(gw, bucket);
-      let uploads = left.uploads;
-      for (let i = 0; i < 40 && uploads > 1; i += 1) {
+      const second = kept(backend, PART + 100);
+      t.equal((await ftp.send(`SIZE /${bucket}/r.bin`)).text, `213 ${second}`, 'second attempt (STOR without REST): 5 MiB and less');
+      let open = openResumables(backend, await leftovers(gw, bucket));
+      for (let i = 0; i < 40 && open > 1; i += 1) {
         await sleep(250);
-        uploads = await gw.probe.openUploads(bucket);
+        open = openResumables(backend, await leftovers(gw, bucket));
       }
-      t.equal(uploads, 1, 'only the newer multipart upload is left');
-      t.equal((await continueUpload(ftp, `/${bucket}/r.bin`, body, PART)).code, 226, 'REST 5 MiB + STOR completes the newer one');
+      t.equal(open, 1, 'only the newer resumable upload is left');
+      t.equal((await continueUpload(ftp, `/${bucket}/r.bin`, body, second)).code, 226, 'REST + STOR completes the newer one');
       await storedWhole(t, gw, bucket, 'r.bin', body, 'recut');
       await assertClean(t, gw, bucket, 'recut');
     });
 
     await t.test('two sessions race to continue the same upload: one 226, the other 450/451, never a mix', { skip }, async (t) => {
       const bucket = await newBucket(t, gw, 'resume-race');
-      const head = randomBytes(2 * PART);
+      const first = randomBytes(2 * PART + MiB);
+      const head = first.subarray(0, kept(backend, first.length));
       const a = await session(t, gw);
       const b = await session(t, gw);
-      t.equal((await cutUpload(a, `STOR /${bucket}/race.bin`, Buffer.concat([head, randomBytes(MiB)]), 'rst')).final.code, 426);
+      t.equal((await cutUpload(a, `STOR /${bucket}/race.bin`, first, 'rst')).final.code, 426);
       t.equal((await a.send(`SIZE /${bucket}/race.bin`)).text, `213 ${head.length}`);
       // Tails under one part: each session uploads one more part and completes, so exactly one can win.
       const tails = [randomBytes(2 * MiB + 17), randomBytes(3 * MiB + 29)];
@@ -429,7 +451,7 @@ for (const backend of backends()) {
         const first = await cutUpload(ftp, `STOR /${bucket}/${key}`, body.subarray(0, cut), 'rst', 1000);
         if (first.final.code !== 426) throw new Error(`cut at ${cut} of ${size}: ${first.final.text}`);
         const size1 = await ftp.send(`SIZE /${bucket}/${key}`);
-        const whole = Math.floor(cut / PART) * PART;
+        const whole = kept(backend, cut);
         // Under one part nothing is stored: no resumable upload, SIZE 550, and the client starts afresh.
         const expected = whole === 0 ? '550' : `213 ${whole}`;
         if (!size1.text.startsWith(expected)) throw new Error(`cut at ${cut} of ${size}: SIZE ${size1.text}, expected ${expected}`);
@@ -510,10 +532,12 @@ for (const backend of backends()) {
       const bucket = await newBucket(t, one, 'resume-second');
       const body = randomBytes(4 * PART + 999);
       const a = await session(t, one);
-      t.equal((await cutUpload(a, `STOR /${bucket}/s.bin`, body.subarray(0, cutPoint(body.length)), 'fin')).final.code, 426);
-      const b = await session(t, two);
-      t.equal((await b.send(`SIZE /${bucket}/s.bin`)).text, `213 ${2 * PART}`, 'the second gateway sees the offset');
-      t.equal((await continueUpload(b, `/${bucket}/s.bin`, body, 2 * PART)).code, 226, 'and completes it');
+      const sent = cutPoint(body.length);
+      t.equal((await cutUpload(a, `STOR /${bucket}/s.bin`, body.subarray(0, sent), 'fin')).final.code, 426);
+      const b = await sessionAs(t, two, one);
+      const offset = kept(backend, sent);
+      t.equal((await b.send(`SIZE /${bucket}/s.bin`)).text, `213 ${offset}`, 'the second gateway sees the offset');
+      t.equal((await continueUpload(b, `/${bucket}/s.bin`, body, offset)).code, 226, 'and completes it');
       await storedWhole(t, one, bucket, 's.bin', body, 'second gateway');
       t.equal((await a.send(`SIZE /${bucket}/s.bin`)).text, `213 ${body.length}`, 'the first gateway sees the finished object');
       await assertClean(t, one, bucket, 'second gateway');
@@ -535,8 +559,8 @@ for (const backend of backends()) {
       data.destroy();
       await sending;
       const two = await gatewayFor(t, backend, { extraArgs: GW_ARGS, dataDir: one.dataDir });
-      const b = await session(t, two);
-      const offset = offsetOf(t, await b.send(`SIZE /${bucket}/t.bin`), body.length, 'after shutdown');
+      const b = await sessionAs(t, two, one);
+      const offset = offsetOf(t, backend, await b.send(`SIZE /${bucket}/t.bin`), body.length, 'after shutdown');
       t.equal((await continueUpload(b, `/${bucket}/t.bin`, body, offset)).code, 226, `the restarted gateway continues at ${offset}`);
       await storedWhole(t, two, bucket, 't.bin', body, 'after shutdown');
       await assertClean(t, two, bucket, 'after shutdown');
@@ -551,17 +575,18 @@ for (const backend of backends()) {
       const port = await a.epsv();
       const data = await a.openData(port);
       t.equal((await a.send(`STOR /${bucket}/k.bin`)).code, 150);
-      await writeAll(data, body.subarray(0, 2 * PART + MiB));
+      const sent = 2 * PART + MiB;
+      await writeAll(data, body.subarray(0, sent));
       await sleep(2000);
       process.kill(one.pid, 'SIGKILL');
       t.equal(await one.exited, null, 'the gateway was killed');
       data.destroy();
       const two = await gatewayFor(t, backend, { extraArgs: GW_ARGS, dataDir: one.dataDir });
-      const b = await session(t, two);
+      const b = await sessionAs(t, two, one);
       const size = await b.send(`SIZE /${bucket}/k.bin`);
-      t.equal(size.text, `213 ${2 * PART}`, 'the new gateway sees the parts the killed one stored');
+      t.equal(size.text, `213 ${kept(backend, sent)}`, 'the new gateway sees what the killed one stored');
       if (size.code === 213) {
-        t.equal((await continueUpload(b, `/${bucket}/k.bin`, body, 2 * PART)).code, 226, 'and continues the upload');
+        t.equal((await continueUpload(b, `/${bucket}/k.bin`, body, kept(backend, sent))).code, 226, 'and continues the upload');
         await storedWhole(t, two, bucket, 'k.bin', body, 'after a crash');
       }
       await assertClean(t, two, bucket, 'after a crash');
@@ -575,8 +600,8 @@ for (const backend of backends()) {
     const body = randomBytes(3 * PART);
     t.equal((await cutUpload(ftp, `STOR /${bucket}/w.bin`, body.subarray(0, PART + 10), 'rst', 500)).final.code, 426);
     const fresh = await ftp.send(`SIZE /${bucket}/w.bin`);
-    t.equal(fresh.text, `213 ${PART}`, 'resumable inside the window');
-    t.equal((await leftovers(gw, bucket)).uploads, 1, 'its multipart upload is open');
+    t.equal(fresh.text, `213 ${kept(backend, PART + 10)}`, 'resumable inside the window');
+    t.equal(openResumables(backend, await leftovers(gw, bucket)), 1, 'it is open in the store');
     await sleep(3000);
     t.equal((await ftp.send(`SIZE /${bucket}/w.bin`)).code, 550, 'after the window SIZE answers 550');
     await assertClean(t, gw, bucket, 'after the window');
