@@ -1,6 +1,8 @@
 // Small steps on top of RawFtp shared by the integration tests: gateways, sessions and buckets that
 // clean up after themselves, transfers kept open for ABOR/QUIT, paced writes, listing-line parsers.
-import type * as net from 'node:net';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RawFtp, type FtpReply } from './raw-ftp.ts';
 import { startGateway, uniqueBucket, type BackendName, type Gateway, type GatewayOptions } from './gateway.ts';
@@ -55,6 +57,23 @@ export async function openTransfer(ftp: RawFtp, command: string, options: { read
   if (options.read !== false) data.on('data', (chunk: Buffer) => chunks.push(chunk));
   const first = await ftp.send(command);
   return { first, data, received: closed };
+}
+
+/** A TLS data connection together with the TCP socket under it, for cuts below TLS (RST, FIN). */
+export interface DataPair {
+  readonly raw: net.Socket;
+  readonly secure: tls.TLSSocket;
+}
+
+/** Like RawFtp.openData (TLS resuming the control session), but also hands back the TCP socket. */
+export async function openDataPair(ftp: RawFtp, port: number): Promise<DataPair> {
+  const raw = net.connect({ host: ftp.host, port, noDelay: true });
+  await once(raw, 'connect');
+  raw.on('error', () => undefined);
+  const secure = tls.connect({ socket: raw, rejectUnauthorized: false, session: ftp.tlsSession });
+  secure.on('error', () => undefined);
+  await once(secure, 'secureConnect');
+  return { raw, secure };
 }
 
 /**

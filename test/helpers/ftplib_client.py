@@ -10,7 +10,8 @@ Usage: ftplib_client.py '<json>'   where the JSON holds
   steps: a list of {"op": ..., ...}:
     {"op": "cwd", "path": p}
     {"op": "mkd", "path": p}
-    {"op": "stor", "path": p, "file": local}           storbinary from a local file
+    {"op": "stor", "path": p, "file": local, "rest": n} storbinary from a local file (rest optional:
+                                                        REST n, then the file from byte n)
     {"op": "retr", "path": p, "file": local, "rest": n} retrbinary into a local file (rest optional)
     {"op": "mlsd", "path": p}                           -> {"entries": [[name, facts], ...]}
     {"op": "nlst", "path": p}                           -> {"names": [...]}
@@ -74,7 +75,10 @@ def run(args):
                 result["reply"] = ftp.mkd(step["path"])
             elif op == "stor":
                 with open(step["file"], "rb") as f:
-                    result["reply"] = ftp.storbinary("STOR " + step["path"], f)
+                    rest = step.get("rest")
+                    if rest:
+                        f.seek(rest)
+                    result["reply"] = ftp.storbinary("STOR " + step["path"], f, rest=rest)
             elif op == "retr":
                 with open(step["file"], "ab" if step.get("rest") else "wb") as f:
                     result["reply"] = ftp.retrbinary("RETR " + step["path"], f.write, rest=step.get("rest"))

@@ -218,8 +218,20 @@ for (const backend of backends()) {
       }
       t.equal(await gw.probe.get(b, 'new.bin'), undefined, 'no object left');
       t.ok((await gw.probe.get(b, 'old.bin'))?.equals(old), 'the previous object is unchanged');
-      t.equal(await gw.probe.openUploads(b), 0, 'no multipart upload left');
-      t.ok(await eventually(async () => (await gw.probe.openUploads(b)) === 0), 'and none appears later');
+      // SPEC §7: the aborted upload of a NEW key stays resumable (on S3 its whole parts, recorded, not
+      // leaked); the aborted overwrite of old.bin leaves nothing. DELE removes the resumable one.
+      if (backend === 's3') {
+        t.equal(await gw.probe.openUploads(b), 1, 'only the resumable upload of new.bin is left');
+        t.same(await gw.probe.keys(b, '.s3ftpd-resume/'), ['.s3ftpd-resume/new.bin'], 'recorded as resumable; nothing for old.bin');
+        t.equal((await ftp.send(`SIZE /${b}/new.bin`)).text, `213 ${8 * 1024 * 1024}`, 'SIZE: its one whole part (default --part-size 8MiB)');
+      } else {
+        t.match((await ftp.send(`SIZE /${b}/new.bin`)).text, /^213 [1-9]\d*$/, 'SIZE: the bytes kept of new.bin');
+      }
+      t.equal((await ftp.send(`DELE /${b}/new.bin`)).code, 250, 'DELE removes the resumable upload');
+      t.equal((await ftp.send(`SIZE /${b}/new.bin`)).code, 550, 'then new.bin is gone');
+      t.same((await gw.probe.keys(b)).filter((k) => k.includes('.s3ftpd-')), [], 'no record or partial file left');
+      t.ok(await eventually(async () => (await gw.probe.openUploads(b)) === 0), 'no multipart upload left');
+      t.ok(!(await eventually(async () => (await gw.probe.openUploads(b)) > 0, 1500)), 'and none appears later');
       t.equal(await stor(ftp, `/${b}/after.bin`, 'ok'), 226, 'the session goes on');
     });
 

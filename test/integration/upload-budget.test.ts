@@ -60,7 +60,12 @@ if (backends().includes('s3')) {
       t.ok(stored?.equals(body), `u${i}.bin stored whole (${stored?.length ?? 'missing'} of ${body.length} bytes)`);
     }
     t.equal(await gw.probe.get(name, 'reset.bin'), undefined, 'nothing stored for the broken upload');
-    t.equal(await gw.probe.openUploads(name), 0, 'no multipart upload left open');
+    // Its whole 5 MiB part stays as a resumable upload (SPEC §7), recorded, not leaked: DELE removes it.
+    t.equal(await gw.probe.openUploads(name), 1, 'only the broken upload is left open: it is resumable');
+    t.same(await gw.probe.keys(name, '.s3ftpd-resume/'), ['.s3ftpd-resume/reset.bin'], 'and recorded as resumable');
+    t.equal((await broken.send(`SIZE /${name}/reset.bin`)).text, `213 ${PART}`, 'SIZE: its one whole part');
+    t.equal((await broken.send(`DELE /${name}/reset.bin`)).code, 250, 'DELE removes it');
+    t.ok(await eventually(async () => (await gw.probe.openUploads(name)) === 0), 'then no multipart upload is left open');
     t.ok(samples >= 10, `part buffers sampled ${samples} times`);
     t.ok(peak > 0, `part buffers were in use (peak ${peak / MiB} MiB)`);
     t.ok(peak <= BUDGET, `peak part-buffer bytes ${peak / MiB} MiB within the 12 MiB budget`);
