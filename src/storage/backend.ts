@@ -9,7 +9,7 @@ import type { StorageTarget } from './driver.ts';
 import { verifyS3Credentials } from './s3.ts';
 import { loadOrCreateCredentials } from './credentials.ts';
 import { STATE_DIR, sweepTempFiles } from './local.ts';
-import { sweepExpiredPartials } from './local-resume.ts';
+import { reviveLeftovers, sweepExpiredPartials } from './local-resume.ts';
 import { storageCallObserver } from './index.ts';
 import { log } from '../log.ts';
 
@@ -80,6 +80,10 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
   const credentials = await loadOrCreateCredentials(dataDir);
   const swept = await sweepTempFiles(dataDir, 0);
   if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
+  if (config.uploadResume) {
+    const revived = await reviveLeftovers(dataDir);
+    if (revived > 0) log.info('uploads cut by the last stop kept resumable', { files: revived });
+  }
   // Uploads move bytes at least every stall timeout; a temp file idle for twice that is orphaned.
   const sweeper = setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
   // Cut uploads nobody continues: removed once older than the window (a walk of the whole store,

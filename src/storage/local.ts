@@ -17,7 +17,17 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './driver.ts';
-import { claimPartial, discardPartial, dropPartial, isPartialName, keepPartial, partialEntry, partialPoint, releaseClaim } from './local-resume.ts';
+import {
+  claimPartial,
+  discardPartial,
+  dropPartial,
+  inProgressPath,
+  isPartialName,
+  keepPartial,
+  partialEntry,
+  partialPoint,
+  releaseClaim,
+} from './local-resume.ts';
 
 /** Folder inside the data directory for the gateway's own files; not a valid bucket name. */
 export const STATE_DIR = '.s3ftpd';
@@ -255,7 +265,7 @@ export class LocalStorage implements StorageDriver {
     if (!(await this.bucketExists(bucket))) throw new StorageError('NotFound', `no such bucket: ${bucket}`);
     const continuation = options.resume?.continuation;
     if (continuation?.kind === 'partial-file') return this.#continue(target, continuation.size, body, signal);
-    const temp = await this.#tempFile();
+    const temp = (this.#resumeWindowMs !== undefined ? await inProgressPath(target) : undefined) ?? (await this.#tempFile());
     const out = createWriteStream(temp);
     try {
       await pipeline(body, out, { signal });

@@ -359,15 +359,17 @@ export class S3Storage implements StorageDriver {
     // A new key's multipart upload is recorded as soon as it exists: a gateway killed mid-upload
     // never sees the cut, and another instance must still find it.
     let recorded = false;
+    // MDTM of a resumable upload answers when its first STOR began.
+    const started = options.resume?.started ?? new Date();
     const onMultipartCreated =
       scope && !resume
         ? async (uploadId: string): Promise<void> => {
-            if (!(await this.#hasObject(bucket, key))) recorded = await keepResumable(scope, key, uploadId, [], undefined);
+            if (!(await this.#hasObject(bucket, key))) recorded = await keepResumable(scope, key, uploadId, [], started);
           }
         : undefined;
     const keepWhenCut = scope
       ? async (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> => {
-          const keep = await this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume);
+          const keep = await this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume !== undefined, started);
           if (!keep && recorded) await forgetResumable(scope, key);
           return keep;
         }
@@ -408,10 +410,10 @@ export class S3Storage implements StorageDriver {
    * keeps the old object and leaves nothing). When another session completed or removed the
    * upload this one continued, it is theirs now: nothing is recorded and nothing aborted.
    */
-  async #keepWhenCut(scope: ResumeScope, key: string, uploadId: string, stored: readonly StoredPart[], failure: StorageError, resumed: ResumePoint | undefined): Promise<boolean> {
+  async #keepWhenCut(scope: ResumeScope, key: string, uploadId: string, stored: readonly StoredPart[], failure: StorageError, resumed: boolean, started: Date): Promise<boolean> {
     if (resumed && asConflict(failure).kind === 'Conflict') return true;
     if (!resumed && (await this.#hasObject(scope.bucket, key))) return false;
-    return keepResumable(scope, key, uploadId, stored, resumed?.started);
+    return keepResumable(scope, key, uploadId, stored, started);
   }
 
   async #upload(

@@ -29,12 +29,8 @@ const GW_ARGS = ['--part-size', '5MiB'];
 const CLIENT_FILE = 64 * MiB;
 /** Rate the real clients are held to while they get cut (curl and lftp read `10M` as 10 MiB/s). */
 const CUT_RATE = 10 * MiB;
-/**
- * The backends whose gateway keeps a cut upload resumable. The embedded store does not yet (its
- * `.s3ftpd-partial-<name>` files are being added): add 'local' here when it lands, and every test
- * below that needs resume runs there too. Until then those tests show as skipped, not passed.
- */
-const RESUMABLE_BACKENDS: readonly BackendName[] = ['s3'];
+/** The backends whose gateway keeps a cut upload resumable: both (S3 multipart, the embedded store's partial files). */
+const RESUMABLE_BACKENDS: readonly BackendName[] = ['s3', 'local'];
 /** Where the S3 backend records its resumable uploads, and how the embedded store names a partial file. */
 const RECORD_PREFIX = '.s3ftpd-resume/';
 const PARTIAL_PREFIX = '.s3ftpd-partial-';
