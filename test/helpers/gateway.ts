@@ -201,9 +201,12 @@ function localProbe(dataDir: string): StoreProbe {
       await walk(path.join(dataDir, bucket), '', out);
       return out.filter((k) => k.startsWith(prefix)).sort();
     },
-    async openUploads() {
-      // The embedded store writes through temp files; none may be left behind.
-      return (await readdir(path.join(dataDir, '.s3ftpd', 'tmp')).catch(() => [])).length;
+    async openUploads(bucket) {
+      // The embedded store writes through temp files (an upload of a new file next to it, as
+      // `.s3ftpd-partial-<name>.<random>.upload`, so a crash leaves it resumable); none may be left behind.
+      const temp = (await readdir(path.join(dataDir, '.s3ftpd', 'tmp')).catch(() => [])).length;
+      const files = await readdir(path.join(dataDir, bucket), { recursive: true }).catch(() => [] as string[]);
+      return temp + files.filter((name) => /(^|\/)\.s3ftpd-partial-.*\.upload$/.test(name)).length;
     },
     async createBucket(bucket) {
       const { mkdir } = await import('node:fs/promises');
