@@ -223,6 +223,9 @@ export class Session {
   upgradeToTls(): void {
     const plain = this.#socket;
     this.#detach(plain);
+    // Stop the plain socket flowing: bytes already read (a ClientHello that came with a PROXY
+    // header) would otherwise be emitted to no listener before TLS takes them from the buffer.
+    plain.pause();
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);
     if (rest.length > 0) plain.unshift(rest);

@@ -150,6 +150,8 @@ async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, 
   });
   const first = await Promise.race([firstBytes, link.command]);
   stopWatching();
+  // Bytes already buffered (after a PROXY header) must wait for TLS, not flow to no listener.
+  raw.pause();
   try {
     const context = env.secureContext(task.tlsBinding);
     const sessions = { known: task.tlsSessions };
