@@ -1,24 +1,14 @@
 // The data plane as the control plane sees it: open a passive endpoint, run one transfer on it,
 // cancel it. The worker pool (pool.ts) is the implementation; inline-plane.ts runs the same
 // tasks on the calling thread for the in-process test harness.
-import type { StorageTarget } from '../storage/driver.ts';
-import type { TlsSessionRecord } from '../tls/sessions.ts';
-import type { TransferCommand, TransferFailure } from './messages.ts';
+import type { PassiveRequest, TransferCommand, TransferFailure } from './messages.ts';
 
 export type TransferOutcome =
   | { readonly ok: true; readonly bytes: number }
   | { readonly ok: false; readonly failure: TransferFailure; readonly message: string; readonly bytes: number };
 
-export interface OpenOptions {
-  readonly bindAddress: string;
-  readonly controlAddress: string;
-  readonly proxyProtocolFrom: string;
-  readonly tls: boolean;
-  readonly tlsBinding: string;
-  readonly tlsSessions: readonly TlsSessionRecord[];
-  readonly requireSessionReuse: boolean;
-  readonly target: StorageTarget;
-}
+/** What a session asks of its passive endpoint (messages.ts, as it crosses to the worker). */
+export type OpenOptions = PassiveRequest;
 
 export interface PassiveEndpoint {
   /** The port the data connection is expected on. */

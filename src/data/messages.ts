@@ -14,13 +14,9 @@ import type { ResumePoint, StorageTarget, StorageErrorKind } from '../storage/dr
 import type { Entry, ListingFormat } from '../listing.ts';
 import type { TlsSessionRecord } from '../tls/sessions.ts';
 
-/** What the main thread submits to the pool for one PASV/EPSV. */
-export interface PassiveTask {
-  readonly port: MessagePort;
+/** What a session asks of its passive endpoint. */
+export interface PassiveRequest {
   readonly bindAddress: string;
-  readonly low: number;
-  readonly high: number;
-  readonly firstPort: number;
   /** The control connection's client; data connections from elsewhere are dropped. */
   readonly controlAddress: string;
   /** Trusted load balancers (CIDR list text): their connections carry the client in a PROXY header. */
@@ -31,9 +27,17 @@ export interface PassiveTask {
   /** Its TLS 1.2 sessions, for clients that resume by session id rather than by ticket. */
   readonly tlsSessions: readonly TlsSessionRecord[];
   readonly requireSessionReuse: boolean;
+  readonly target: StorageTarget;
+}
+
+/** What the main thread submits to the pool for one PASV/EPSV: the request and the data plane's part. */
+export interface PassiveTask extends PassiveRequest {
+  readonly port: MessagePort;
+  readonly low: number;
+  readonly high: number;
+  readonly firstPort: number;
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;
-  readonly target: StorageTarget;
 }
 
 export type TransferCommand =

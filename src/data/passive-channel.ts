@@ -95,20 +95,14 @@ export function openPassiveTask(
 ): { channel: PassiveChannel; task: PassiveTask } {
   const { port1, port2 } = new MessageChannel();
   const task: PassiveTask = {
+    ...options,
     port: port2,
-    bindAddress: options.bindAddress,
     low: ports.low,
     high: ports.high,
     firstPort: ports.nextStart(),
-    controlAddress: options.controlAddress,
-    proxyProtocolFrom: options.proxyProtocolFrom,
-    tls: options.tls,
-    tlsBinding: options.tlsBinding,
-    tlsSessions: options.tlsSessions,
-    requireSessionReuse: options.requireSessionReuse,
     acceptTimeoutMs: timeouts.acceptTimeoutMs,
     stallTimeoutMs: timeouts.stallTimeoutMs,
-    target: options.target,
   };
+
   return { channel: new PassiveChannel(port1), task };
 }

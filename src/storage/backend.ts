@@ -15,6 +15,13 @@ import { log } from '../log.ts';
 
 const PARTIAL_SWEEP_MS = 3600_000;
 
+function succeeds(work: Promise<unknown>): Promise<boolean> {
+  return work.then(
+    () => true,
+    () => false,
+  );
+}
+
 export interface Authenticator {
   /** The storage target for a genuine key pair, or undefined for a wrong one. */
   authenticate(accessKeyId: string, secret: string): Promise<StorageTarget | undefined>;
@@ -56,15 +63,8 @@ function openS3Backend(config: Config, endpoint: string): Backend {
       return (await verifyS3Credentials(target, storageCallObserver())) ? target : undefined;
     },
   };
-  const storageReachable = async (): Promise<boolean> => {
-    // Any HTTP answer, even 403, means S3 is up; only a network failure or timeout is not.
-    try {
-      await fetch(endpoint, { method: 'HEAD', signal: AbortSignal.timeout(2000) });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  // Any HTTP answer, even 403, means S3 is up; only a network failure or timeout is not.
+  const storageReachable = (): Promise<boolean> => succeeds(fetch(endpoint, { method: 'HEAD', signal: AbortSignal.timeout(2000) }));
   return {
     authenticator,
     storageReachable,
@@ -110,14 +110,7 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
       return (await credentials.verify(accessKeyId, secretKey)) ? { kind: 'local', dataDir, resumeWindowMs } : undefined;
     },
   };
-  const storageReachable = async (): Promise<boolean> => {
-    try {
-      await access(dataDir, constants.R_OK | constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const storageReachable = (): Promise<boolean> => succeeds(access(dataDir, constants.R_OK | constants.W_OK));
   return {
     authenticator,
     storageReachable,
