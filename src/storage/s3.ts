@@ -354,38 +354,59 @@ export class S3Storage implements StorageDriver {
   async write(bucket: string, key: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<WriteResult> {
     refuseRecordKey(key);
     const scope = this.#resumeScope(bucket);
-    const continuation = options.resume?.continuation;
-    const resume = continuation?.kind === 'multipart' ? continuation : undefined;
-    // A new key's multipart upload is recorded as soon as it exists: a gateway killed mid-upload
-    // never sees the cut, and another instance must still find it.
-    let recorded = false;
+    const resume = options.resume;
+    if (!scope) return { bytes: (await this.#upload(bucket, key, body, signal, {})).bytes };
+    if (resume?.continuation.kind === 'multipart') return this.#continueUpload(scope, key, body, signal, resume.continuation, resume.started);
+    return this.#freshUpload(scope, key, body, signal);
+  }
+
+  /**
+   * An upload that may become resumable. A new key's multipart upload is recorded as soon as it
+   * exists (a gateway killed mid-upload never sees the cut, and another instance must still find
+   * it); a cut one is kept if the key still has no object. Complete, it replaces whatever
+   * resumable upload the key had (SPEC §7): a multipart one did that when it was recorded, a
+   * single PutObject does it here, off the reply's path.
+   */
+  async #freshUpload(scope: ResumeScope, key: string, body: Readable, signal: AbortSignal): Promise<WriteResult> {
     // MDTM of a resumable upload answers when its first STOR began.
-    const started = options.resume?.started ?? new Date();
-    const onMultipartCreated =
-      scope && !resume
-        ? async (uploadId: string): Promise<void> => {
-            if (!(await this.#hasObject(bucket, key))) recorded = await keepResumable(scope, key, uploadId, [], started);
-          }
-        : undefined;
-    const keepWhenCut = scope
-      ? async (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> => {
-          const keep = await this.#keepWhenCut(scope, key, uploadId, stored, failure, options.resume !== undefined, started);
-          if (!keep && recorded) await forgetResumable(scope, key);
-          return keep;
-        }
-      : undefined;
+    const started = new Date();
+    let recorded = false;
+    const onMultipartCreated = async (uploadId: string): Promise<void> => {
+      if (!(await this.#hasObject(scope.bucket, key))) recorded = await keepResumable(scope, key, uploadId, [], started);
+    };
+    const keepWhenCut = async (uploadId: string, stored: readonly StoredPart[]): Promise<boolean> => {
+      if (!(await this.#hasObject(scope.bucket, key))) return keepResumable(scope, key, uploadId, stored, started);
+      if (recorded) await forgetResumable(scope, key);
+      return false;
+    };
+    const outcome = await this.#upload(scope.bucket, key, body, signal, { onMultipartCreated, keepWhenCut });
+    if (recorded) await forgetResumable(scope, key);
+    else discardReplaced(scope, key);
+    return { bytes: outcome.bytes };
+  }
+
+  /**
+   * Continues a resumable upload after its stored parts. When another session completed or
+   * removed it meanwhile, it is theirs now: the client gets 450, nothing is recorded or aborted.
+   */
+  async #continueUpload(
+    scope: ResumeScope,
+    key: string,
+    body: Readable,
+    signal: AbortSignal,
+    resume: { readonly uploadId: string; readonly parts: readonly StoredPart[] },
+    started: Date,
+  ): Promise<WriteResult> {
+    const keepWhenCut = async (uploadId: string, stored: readonly StoredPart[], failure: StorageError): Promise<boolean> =>
+      asConflict(failure).kind === 'Conflict' || (await keepResumable(scope, key, uploadId, stored, started));
     let outcome: UploadOutcome;
     try {
-      outcome = await this.#upload(bucket, key, body, signal, { resume, keepWhenCut, onMultipartCreated });
+      outcome = await this.#upload(scope.bucket, key, body, signal, { resume, keepWhenCut });
     } catch (error) {
-      throw resume ? asConflict(toStorageError(error)) : error;
+      throw asConflict(toStorageError(error));
     }
-    if (scope && resume) await this.#confirmCompletedFromOurParts(bucket, key, outcome.parts);
-    if (scope && (resume || recorded)) await forgetResumable(scope, key);
-    // A complete upload without REST replaces whatever resumable upload the key had (SPEC §7);
-    // a multipart one did that when it was recorded, a single PutObject does it here, off the
-    // reply's path.
-    else if (scope) discardReplaced(scope, key);
+    await this.#confirmCompletedFromOurParts(scope.bucket, key, outcome.parts);
+    await forgetResumable(scope, key);
     return { bytes: outcome.bytes };
   }
 
@@ -403,17 +424,6 @@ export class S3Storage implements StorageDriver {
     if (expected === undefined) return;
     const out = await this.#send(() => this.#client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
     if (out.ETag !== expected) throw new StorageError('Conflict', 'the upload was completed by another session');
-  }
-
-  /**
-   * A cut multipart upload stays resumable when its key has no object (an interrupted overwrite
-   * keeps the old object and leaves nothing). When another session completed or removed the
-   * upload this one continued, it is theirs now: nothing is recorded and nothing aborted.
-   */
-  async #keepWhenCut(scope: ResumeScope, key: string, uploadId: string, stored: readonly StoredPart[], failure: StorageError, resumed: boolean, started: Date): Promise<boolean> {
-    if (resumed && asConflict(failure).kind === 'Conflict') return true;
-    if (!resumed && (await this.#hasObject(scope.bucket, key))) return false;
-    return keepResumable(scope, key, uploadId, stored, started);
   }
 
   async #upload(

@@ -4,6 +4,7 @@ import type { Session } from '../session.ts';
 import { inspectQuietly, resolveArg } from '../resolve.ts';
 import { formatListLine, isListableName, splitListArgument } from '../../listing.ts';
 import { directoryPrefix, baseName } from '../../paths.ts';
+import type { StorageDriver } from '../../storage/driver.ts';
 import type { CommandTable } from '../command-spec.ts';
 
 const STAT_LINE_LIMIT = 10_000;
@@ -59,17 +60,34 @@ export async function quit(session: Session): Promise<void> {
   session.close();
 }
 
+function serverStatus(session: Session): void {
+  session.reply(Reply.SystemStatus, [
+    's3ftpd status:',
+    `Connected from ${session.remoteAddress}`,
+    session.accessKeyId ? `Logged in as ${session.accessKeyId}` : 'Not logged in',
+    `TLS: ${session.tlsProtocol ?? 'none'}; data protection: ${session.protection === 'P' ? 'private' : 'clear'}`,
+    `Transfer in progress: ${session.transfer ? 'yes' : 'no'}`,
+    `Transfers: ${session.transfers}; bytes in: ${session.bytesIn}; bytes out: ${session.bytesOut}`,
+    'End of status',
+  ]);
+}
+
+/** A directory's lines in `ls -l` form, at most STAT_LINE_LIMIT of them. */
+async function directoryLines(driver: StorageDriver, bucket: string, prefix: string, now: Date): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const page of driver.listDirectory(bucket, prefix)) {
+    for (const entry of page) {
+      if (!isListableName(entry.name)) continue;
+      if (lines.length >= STAT_LINE_LIMIT) return [...lines, '... (listing truncated; use LIST)'];
+      lines.push(formatListLine(entry, now));
+    }
+  }
+  return lines;
+}
+
 export async function stat(session: Session, arg: string): Promise<void> {
   if (arg.trim() === '') {
-    session.reply(Reply.SystemStatus, [
-      's3ftpd status:',
-      `Connected from ${session.remoteAddress}`,
-      session.accessKeyId ? `Logged in as ${session.accessKeyId}` : 'Not logged in',
-      `TLS: ${session.tlsProtocol ?? 'none'}; data protection: ${session.protection === 'P' ? 'private' : 'clear'}`,
-      `Transfer in progress: ${session.transfer ? 'yes' : 'no'}`,
-      `Transfers: ${session.transfers}; bytes in: ${session.bytesIn}; bytes out: ${session.bytesOut}`,
-      'End of status',
-    ]);
+    serverStatus(session);
     return;
   }
   if (!session.loggedIn) throw new FtpError(Reply.NotLoggedIn, 'Please log in with USER and PASS.');
@@ -79,26 +97,16 @@ export async function stat(session: Session, arg: string): Promise<void> {
   const node = await inspectQuietly(driver, location);
   if (node.type === 'missing') throw new FtpError(Reply.FileUnavailable, `${pathArg}: No such file or directory.`);
   const now = session.server.now();
-  const lines = [`Status of ${pathArg || session.cwd}:`];
+  let lines: string[];
   if (node.type === 'file') {
     const name = baseName(location.kind === 'object' ? location.key : '');
-    lines.push(formatListLine({ name, type: 'file', size: node.stat.size, modified: node.stat.modified }, now));
+    lines = [formatListLine({ name, type: 'file', size: node.stat.size, modified: node.stat.modified }, now)];
   } else if (location.kind === 'root') {
-    for (const entry of await driver.listBuckets()) lines.push(formatListLine(entry, now));
+    lines = (await driver.listBuckets()).map((entry) => formatListLine(entry, now));
   } else {
-    outer: for await (const page of driver.listDirectory(location.bucket, directoryPrefix(location))) {
-      for (const entry of page) {
-        if (!isListableName(entry.name)) continue;
-        if (lines.length > STAT_LINE_LIMIT) {
-          lines.push('... (listing truncated; use LIST)');
-          break outer;
-        }
-        lines.push(formatListLine(entry, now));
-      }
-    }
+    lines = await directoryLines(driver, location.bucket, directoryPrefix(location), now);
   }
-  lines.push('End of status');
-  session.reply(Reply.FileStatus, lines);
+  session.reply(Reply.FileStatus, [`Status of ${pathArg || session.cwd}:`, ...lines, 'End of status']);
 }
 
 export function type(session: Session): void {
