@@ -38,16 +38,12 @@ export class InlineDataPlane implements DataPlane {
   open(options: OpenOptions): Promise<PassiveEndpoint> {
     const { channel, task } = openPassiveTask(options, this.#ports, this.#options);
     this.openChannels += 1;
-    void runPassiveTask(task, { secureContext: (binding) => this.#contexts.get(binding) }).then(
-      (result) => {
+    const finished = runPassiveTask(task, { secureContext: (binding) => this.#contexts.get(binding) });
+    void channel
+      .follow(finished, (error) => ({ type: 'failed', failure: 'internal', bytes: 0, message: String(error), started: false }))
+      .finally(() => {
         this.openChannels -= 1;
-        channel.taskEnded(result);
-      },
-      (error: unknown) => {
-        this.openChannels -= 1;
-        channel.taskEnded({ type: 'failed', failure: 'internal', bytes: 0, message: String(error), started: false });
-      },
-    );
+      });
     return channel.listening();
   }
 

@@ -70,6 +70,17 @@ export class PassiveChannel implements PassiveEndpoint {
     this.#messages.close();
   }
 
+  /**
+   * Ends with the task's result once it finishes; a task that could not finish (its worker died)
+   * ends as `crashed` says. Resolves when the channel has ended.
+   */
+  follow(finished: Promise<TaskResult>, crashed: (error: unknown) => TaskResult): Promise<void> {
+    return finished.then(
+      (result) => this.taskEnded(result),
+      (error: unknown) => this.taskEnded(crashed(error)),
+    );
+  }
+
   transfer(command: TransferCommand, onStarted: () => void): Promise<TransferOutcome> {
     if (this.#result) return Promise.resolve(outcomeOf(this.#result));
     return new Promise((resolve) => {
@@ -103,6 +114,5 @@ export function openPassiveTask(
     acceptTimeoutMs: timeouts.acceptTimeoutMs,
     stallTimeoutMs: timeouts.stallTimeoutMs,
   };
-
   return { channel: new PassiveChannel(port1), task };
 }

@@ -70,17 +70,14 @@ export class WorkerDataPlane implements DataPlane {
     const { channel, task } = openPassiveTask(options, this.#ports, this.#options);
     this.openChannels += 1;
     const finished = this.#pool.run(task, { transferList: [task.port] }) as Promise<TaskResult>;
-    finished.then(
-      (result) => {
-        this.openChannels -= 1;
-        channel.taskEnded(result);
-      },
-      (error: unknown) => {
-        this.openChannels -= 1;
+    void channel
+      .follow(finished, (error) => {
         const message = `data worker failed: ${error instanceof Error ? error.message : String(error)}`;
-        channel.taskEnded({ type: 'failed', failure: 'connection-lost', bytes: 0, message, started: false });
-      },
-    );
+        return { type: 'failed', failure: 'connection-lost', bytes: 0, message, started: false };
+      })
+      .finally(() => {
+        this.openChannels -= 1;
+      });
     return channel.listening();
   }
 

@@ -89,15 +89,11 @@ function startTransfer(session: Session, command: TransferCommand, path: string,
   const started = performance.now();
   const { metrics } = session.server;
   metrics.transfersInFlight.inc();
-  let inFlight = true;
-  const leaveFlight = (): void => {
-    if (inFlight) metrics.transfersInFlight.dec();
-    inFlight = false;
-  };
   const run = async (): Promise<void> => {
-    const outcome = await channel.transfer(command, () => session.reply(Reply.FileStatusOkOpeningData, opening));
+    const outcome = await channel
+      .transfer(command, () => session.reply(Reply.FileStatusOkOpeningData, opening))
+      .finally(() => metrics.transfersInFlight.dec());
     const [code, message] = outcomeReply(outcome);
-    leaveFlight();
     try {
       recordTransfer(session, { command, path, outcome, code, seconds: (performance.now() - started) / 1000 });
     } finally {
@@ -107,7 +103,6 @@ function startTransfer(session: Session, command: TransferCommand, path: string,
   };
   const done = run().catch((error: unknown) => {
     log.error('transfer failed unexpectedly', { session: session.id, error: error instanceof Error ? error.stack : String(error) });
-    leaveFlight();
     channel.cancel();
     if (session.transfer?.done === done) {
       session.transfer = undefined;
@@ -155,12 +150,8 @@ export async function retr(session: Session, arg: string): Promise<void> {
  * fresh upload. REST n must name the upload's offset exactly.
  */
 async function continuedUpload(session: Session, location: { bucket: string; key: string }, offset: number, append: boolean): Promise<ResumePoint | undefined> {
-  const { capabilities } = session.driver;
-  if (!capabilities.resumableUpload) {
-    if (offset > 0) throw new FtpError(Reply.ActionNotTaken, 'Uploads cannot restart at an offset: S3 objects are written whole.');
-    return undefined;
-  }
-  if (offset === 0 && !append) return undefined;
+  // Without the capability, store() has already refused REST n > 0.
+  if (!session.driver.capabilities.resumableUpload || (offset === 0 && !append)) return undefined;
   const point = await session.driver.resumePoint?.(location.bucket, location.key);
   if (offset > 0 && point?.offset !== offset) {
     const why = point ? `the interrupted upload of this file continues at ${point.offset}` : 'there is no interrupted upload of this file';
