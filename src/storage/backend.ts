@@ -15,6 +15,11 @@ import { log } from '../log.ts';
 
 const PARTIAL_SWEEP_MS = 3600_000;
 
+/** How long a cut upload stays resumable; undefined when uploads do not resume (--upload-resume off). */
+function resumeWindowOf(config: Config): number | undefined {
+  return config.uploadResume ? config.uploadResumeWindowMs : undefined;
+}
+
 function succeeds(work: Promise<unknown>): Promise<boolean> {
   return work.then(
     () => true,
@@ -58,7 +63,7 @@ function openS3Backend(config: Config, endpoint: string): Backend {
         queueSize: config.queueSize,
         requestTimeoutMs: config.s3TimeoutMs,
         unsignedPayload,
-        resumeWindowMs: config.uploadResume ? config.uploadResumeWindowMs : undefined,
+        resumeWindowMs: resumeWindowOf(config),
       };
       return (await verifyS3Credentials(target, storageCallObserver())) ? target : undefined;
     },
@@ -78,9 +83,10 @@ function openS3Backend(config: Config, endpoint: string): Backend {
 async function openEmbeddedBackend(config: Config): Promise<Backend> {
   const dataDir = path.resolve(config.dataDir);
   const credentials = await loadOrCreateCredentials(dataDir);
+  const resumeWindowMs = resumeWindowOf(config);
   const swept = await sweepTempFiles(dataDir, 0);
   if (swept > 0) log.info('removed temp files of interrupted uploads', { files: swept });
-  if (config.uploadResume) {
+  if (resumeWindowMs !== undefined) {
     const revived = await reviveLeftovers(dataDir);
     if (revived > 0) log.info('uploads cut by the last stop kept resumable', { files: revived });
   }
@@ -88,7 +94,6 @@ async function openEmbeddedBackend(config: Config): Promise<Backend> {
   const sweeper = setInterval(() => void sweepTempFiles(dataDir, 2 * config.stallTimeoutMs), config.stallTimeoutMs).unref();
   // Cut uploads nobody continues: removed once older than the window (a walk of the whole store,
   // so at most hourly).
-  const resumeWindowMs = config.uploadResume ? config.uploadResumeWindowMs : undefined;
   const partialSweeper =
     resumeWindowMs === undefined
       ? undefined

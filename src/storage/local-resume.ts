@@ -107,16 +107,15 @@ export async function releaseClaim(claim: string, target: string): Promise<void>
   else await fs.rename(claim, partialOf(target)).catch(() => undefined);
 }
 
+/** Removes the partial file (DELE; a complete upload replacing an earlier attempt); false when there was none. */
 export async function discardPartial(target: string): Promise<boolean> {
-  const partial = partialOf(target);
-  const found = await exists(partial);
-  await fs.rm(partial, { force: true });
-  return found;
-}
-
-/** A complete upload replaces whatever was left of an earlier attempt. */
-export async function dropPartial(target: string): Promise<void> {
-  await fs.rm(partialOf(target), { force: true });
+  try {
+    await fs.rm(partialOf(target));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** The resumable entry of a partial file in a listing (its file's name, sized by its offset). */

@@ -20,7 +20,6 @@ import {
 import {
   claimPartial,
   discardPartial,
-  dropPartial,
   inProgressPath,
   isPartialName,
   keepPartial,
@@ -270,7 +269,7 @@ export class LocalStorage implements StorageDriver {
     try {
       await pipeline(body, out, { signal });
       await this.#commit(temp, target);
-      if (this.#resumeWindowMs !== undefined) await dropPartial(target);
+      if (this.#resumeWindowMs !== undefined) await discardPartial(target);
       return { bytes: out.bytesWritten };
     } catch (error) {
       const kept = this.#resumeWindowMs !== undefined && (await keepPartial(temp, target, out.bytesWritten).catch(() => false));

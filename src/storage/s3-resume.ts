@@ -45,8 +45,6 @@ interface ResumeRecord {
   readonly uploadId: string;
   readonly owner: string;
   readonly started: string;
-  /** Bytes of the whole parts stored when the record was written (the listing's size). */
-  readonly offset: number;
 }
 
 export function ownerOf(accessKeyId: string): string {
@@ -66,7 +64,7 @@ function parseRecord(text: string, key: string): ResumeRecord | undefined {
   try {
     const value = JSON.parse(text) as Partial<ResumeRecord>;
     if (value.version !== 1 || value.key !== key || typeof value.uploadId !== 'string' || typeof value.owner !== 'string') return undefined;
-    if (typeof value.started !== 'string' || typeof value.offset !== 'number') return undefined;
+    if (typeof value.started !== 'string') return undefined;
     return value as ResumeRecord;
   } catch {
     return undefined;
@@ -96,18 +94,16 @@ async function deleteRecord(scope: ResumeScope, key: string): Promise<void> {
   await scope.client.send(new DeleteObjectCommand({ Bucket: scope.bucket, Key: RECORD_PREFIX + key }));
 }
 
-/** Removes the upload and its record; the abort retries in the background if S3 is away. */
-async function discard(scope: ResumeScope, record: ResumeRecord, reason: string): Promise<void> {
+/** Aborts the record's upload; the abort retries in the background if S3 is away. */
+function abortUpload(scope: ResumeScope, record: ResumeRecord, reason: string): Promise<void> {
   log.info('removing a resumable upload', { bucket: scope.bucket, key: record.key, reason });
-  await abortMultipartUpload({ client: scope.client, bucket: scope.bucket, key: record.key, uploadId: record.uploadId, mapError: scope.mapError });
-  await deleteRecord(scope, record.key).catch((error: unknown) => {
-    log.warn('resume record left behind', { bucket: scope.bucket, key: record.key, error: scope.mapError(error).message });
-  });
+  return abortMultipartUpload({ client: scope.client, bucket: scope.bucket, key: record.key, uploadId: record.uploadId, mapError: scope.mapError });
 }
 
-function abortInBackground(scope: ResumeScope, record: ResumeRecord, reason: string): void {
-  log.info('removing a resumable upload', { bucket: scope.bucket, key: record.key, reason });
-  void abortMultipartUpload({ client: scope.client, bucket: scope.bucket, key: record.key, uploadId: record.uploadId, mapError: scope.mapError }).catch(() => undefined);
+/** Removes the upload and its record. */
+async function discard(scope: ResumeScope, record: ResumeRecord, reason: string): Promise<void> {
+  await abortUpload(scope, record, reason);
+  await forgetResumable(scope, record.key);
 }
 
 function discardInBackground(scope: ResumeScope, record: ResumeRecord, reason: string): void {
@@ -178,16 +174,14 @@ export async function currentResumePoint(scope: ResumeScope, key: string): Promi
  * goes): when it starts, so that even a gateway killed mid-upload leaves it findable, and again
  * when it is cut, with its offset. False when it cannot be recorded.
  */
-export async function keepResumable(scope: ResumeScope, key: string, uploadId: string, parts: readonly StoredPart[], started: Date | undefined): Promise<boolean> {
+export async function keepResumable(scope: ResumeScope, key: string, uploadId: string, parts: readonly StoredPart[], started: Date): Promise<boolean> {
   if (!recordFits(key)) return false;
   try {
     const previous = await readRecord(scope, key);
     // The older attempt's upload goes; its record's key is about to hold this one's record.
-    if (previous && previous.uploadId !== uploadId) abortInBackground(scope, previous, 'superseded by a newer attempt');
-    const since = started ?? (previous?.uploadId === uploadId ? new Date(previous.started) : new Date(scope.now()));
-    const offset = offsetOf(contiguousParts(parts));
-    await writeRecord(scope, { version: 1, key, uploadId, owner: scope.owner, started: since.toISOString(), offset });
-    log.info('resumable upload recorded', { bucket: scope.bucket, key, offset });
+    if (previous && previous.uploadId !== uploadId) void abortUpload(scope, previous, 'superseded by a newer attempt').catch(() => undefined);
+    await writeRecord(scope, { version: 1, key, uploadId, owner: scope.owner, started: started.toISOString() });
+    log.info('resumable upload recorded', { bucket: scope.bucket, key, offset: offsetOf(contiguousParts(parts)) });
     return true;
   } catch (error) {
     log.warn('cut upload could not be kept resumable; aborting it', { bucket: scope.bucket, key, error: scope.mapError(error).message });
