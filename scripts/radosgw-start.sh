@@ -27,6 +27,12 @@
 #                         full at 95% of it)
 #   RGW_BLUESTORE_BYTES   bluestore sparse file size (default 20 GiB)
 #   RGW_START_TIMEOUT     seconds to wait for each daemon (default 120)
+#   RGW_SSL_PORT          also serve https on 127.0.0.1:RGW_SSL_PORT (default: off).
+#                         A self-signed certificate for IP 127.0.0.1 is made in
+#                         STATE_DIR/tls/ (openssl); the env file then also holds
+#                         S3FTPD_TEST_S3_HTTPS_ENDPOINT and S3FTPD_TEST_S3_CA (the
+#                         certificate: NODE_EXTRA_CA_CERTS / curl --cacert). The
+#                         http port stays as it is.
 #   S3FTPD_TEST_ACCESS_KEY / S3FTPD_TEST_SECRET_KEY            main user keys
 #   S3FTPD_TEST_SCOPED_ACCESS_KEY / S3FTPD_TEST_SCOPED_SECRET_KEY  second user
 set -euo pipefail
@@ -45,6 +51,7 @@ RGW_OBJECTSTORE="${RGW_OBJECTSTORE:-memstore}"
 RGW_MEMSTORE_BYTES="${RGW_MEMSTORE_BYTES:-4294967296}"
 RGW_BLUESTORE_BYTES="${RGW_BLUESTORE_BYTES:-21474836480}"
 TIMEOUT="${RGW_START_TIMEOUT:-120}"
+RGW_SSL_PORT="${RGW_SSL_PORT:-}"
 
 MAIN_UID="s3ftpd-test"
 MAIN_ACCESS="${S3FTPD_TEST_ACCESS_KEY:-S3FTPDTESTKEY0000001}"
@@ -85,9 +92,10 @@ if [ "$MODE" = "restart-rgw" ]; then
   if [ ! -e "$STATE_DIR/$MARKER" ] || [ ! -f "$CONF" ]; then
     die "$STATE_DIR holds no cluster made by this script"
   fi
-  # The port the cluster was made with, whatever RGW_PORT says now.
-  RGW_PORT="$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$CONF")"
+  # The ports the cluster was made with, whatever RGW_PORT / RGW_SSL_PORT say now.
+  RGW_PORT="$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9][0-9]*\)\( .*\)\{0,1\}$/\1/p' "$CONF")"
   [ -n "$RGW_PORT" ] || die "no 'rgw frontends' line in $CONF"
+  RGW_SSL_PORT="$(sed -n 's/^rgw frontends = beast .* ssl_endpoint=127\.0\.0\.1:\([0-9][0-9]*\) .*$/\1/p' "$CONF")"
 fi
 case "$RGW_OBJECTSTORE" in
   memstore|bluestore) ;;
@@ -96,6 +104,10 @@ esac
 for v in RGW_PORT RGW_MON_PORT RGW_MEMSTORE_BYTES RGW_BLUESTORE_BYTES TIMEOUT; do
   case "${!v}" in ''|*[!0-9]*) die "$v must be a number" ;; esac
 done
+case "$RGW_SSL_PORT" in *[!0-9]*) die "RGW_SSL_PORT must be a number" ;; esac
+if [ -n "$RGW_SSL_PORT" ]; then
+  command -v openssl >/dev/null 2>&1 || die "openssl not found (needed for RGW_SSL_PORT)"
+fi
 for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool uuidgen curl; do
   command -v "$b" >/dev/null 2>&1 || die "$b not found; run scripts/install-test-deps.sh"
 done
@@ -141,8 +153,12 @@ port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # On first start radosgw creates its realm/zonegroup/zone and pools, so it
 # takes a few seconds before the frontend answers; a restart answers at once.
+TLS_DIR="$STATE_DIR/tls"
 rgw_answers() {
-  curl -s --max-time 5 "http://127.0.0.1:$RGW_PORT/" | grep -q 'ListAllMyBucketsResult'
+  curl -s --max-time 5 "http://127.0.0.1:$RGW_PORT/" | grep -q 'ListAllMyBucketsResult' || return 1
+  [ -z "$RGW_SSL_PORT" ] && return 0
+  # The certificate must verify, not only the port answer (no -k).
+  curl -s --max-time 5 --cacert "$TLS_DIR/cert.pem" "https://127.0.0.1:$RGW_SSL_PORT/" | grep -q 'ListAllMyBucketsResult'
 }
 start_rgw() {
   start_daemon rgw radosgw -c "$CONF" -n "$RGW_NAME" -f
@@ -167,8 +183,11 @@ if [ "$MODE" = "restart-rgw" ]; then
   trap on_restart_exit EXIT
   "$SCRIPT_DIR/radosgw-stop.sh" --rgw-only "$STATE_DIR"
   port_busy "$RGW_PORT" && die "port $RGW_PORT (RGW_PORT) is still in use on 127.0.0.1"
+  if [ -n "$RGW_SSL_PORT" ]; then
+    port_busy "$RGW_SSL_PORT" && die "port $RGW_SSL_PORT (https) is still in use on 127.0.0.1"
+  fi
   start_rgw
-  log "radosgw restarted, answering on http://127.0.0.1:$RGW_PORT"
+  log "radosgw restarted, answering on http://127.0.0.1:$RGW_PORT${RGW_SSL_PORT:+ and https://127.0.0.1:$RGW_SSL_PORT}"
   exit 0
 fi
 
@@ -182,6 +201,9 @@ fi
 
 port_busy "$RGW_PORT" && die "port $RGW_PORT (RGW_PORT) is already in use on 127.0.0.1"
 port_busy "$RGW_MON_PORT" && die "port $RGW_MON_PORT (RGW_MON_PORT) is already in use on 127.0.0.1"
+if [ -n "$RGW_SSL_PORT" ]; then
+  port_busy "$RGW_SSL_PORT" && die "port $RGW_SSL_PORT (RGW_SSL_PORT) is already in use on 127.0.0.1"
+fi
 
 mkdir -p "$STATE_DIR"
 touch "$STATE_DIR/$MARKER"   # lets radosgw-stop.sh rm -rf this dir safely
@@ -208,6 +230,17 @@ on_exit() {
 trap on_exit EXIT
 
 FSID="$(uuidgen)"
+
+# ---- https (RGW_SSL_PORT only) --------------------------------------------------
+RGW_FRONTENDS="beast endpoint=127.0.0.1:$RGW_PORT"
+if [ -n "$RGW_SSL_PORT" ]; then
+  mkdir -p "$TLS_DIR"
+  # Self-signed, valid for the address clients use (IP SAN: Node and curl check it).
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -addext "basicConstraints=critical,CA:TRUE" \
+    -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >>"$LOG_DIR/openssl.out" 2>&1
+  RGW_FRONTENDS="$RGW_FRONTENDS ssl_endpoint=127.0.0.1:$RGW_SSL_PORT ssl_certificate=$TLS_DIR/cert.pem ssl_private_key=$TLS_DIR/key.pem"
+fi
 
 # ---- ceph.conf -----------------------------------------------------------------
 cat >"$CONF" <<EOF
@@ -289,7 +322,7 @@ admin socket =
 [$RGW_NAME]
 admin socket = $RUN_DIR/\$name.asok
 pid file = $RUN_DIR/\$name.pid
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw frontends = $RGW_FRONTENDS
 # Collect deleted/overwritten objects quickly: with memstore, garbage held
 # for the default 2 h would stay in RAM.
 rgw gc obj min wait = 10
@@ -325,7 +358,7 @@ log "osd.$OSD_ID up"
 
 # ---- rgw -----------------------------------------------------------------------
 start_rgw
-log "radosgw answering on http://127.0.0.1:$RGW_PORT"
+log "radosgw answering on http://127.0.0.1:$RGW_PORT${RGW_SSL_PORT:+ and https://127.0.0.1:$RGW_SSL_PORT}"
 
 # ---- users ---------------------------------------------------------------------
 rgw_admin() { timeout 60 radosgw-admin -c "$CONF" "$@"; }
@@ -345,6 +378,10 @@ ENV_FILE="$STATE_DIR/env"
   printf 'export S3FTPD_TEST_SCOPED_ACCESS_KEY=%q\n' "$SCOPED_ACCESS"
   printf 'export S3FTPD_TEST_SCOPED_SECRET_KEY=%q\n' "$SCOPED_SECRET"
   printf 'export S3FTPD_TEST_REGION=%q\n' "$REGION"
+  if [ -n "$RGW_SSL_PORT" ]; then
+    printf 'export S3FTPD_TEST_S3_HTTPS_ENDPOINT=%q\n' "https://127.0.0.1:$RGW_SSL_PORT"
+    printf 'export S3FTPD_TEST_S3_CA=%q\n' "$TLS_DIR/cert.pem"
+  fi
 } >"$ENV_FILE"
 
 log "ready; env in $ENV_FILE; stop with scripts/radosgw-stop.sh $STATE_DIR"
