@@ -56,6 +56,17 @@ export interface TransferOptions {
    * and handshakes only once the command arrived, so a handshake before it would wait forever.
    */
   readonly tlsAfterReply?: boolean;
+  /**
+   * Client-side rate limit of this transfer, bytes/s (like curl --limit-rate): uploads wait before
+   * writing ahead of it, downloads pause the socket (so TCP slows the sender). Unset = full speed.
+   */
+  readonly rate?: number;
+}
+
+/** Milliseconds to wait so that `bytes` moved since `started` (performance.now()) keep to `rate`. */
+function paceDelay(started: number, bytes: number, rate: number | undefined): number {
+  if (rate === undefined || rate <= 0) return 0;
+  return Math.max(0, started + (bytes / rate) * 1000 - performance.now());
 }
 
 /** EPSV, the data connection and `command` (which must answer 150); TLS resumes the control session. */
@@ -83,8 +94,11 @@ export async function store(ftp: RawFtp, path: string, size: number, options: Tr
   });
   const closed = closedWithin(data, options.timeoutMs, `STOR ${path}`);
   let offset = 0;
+  const started = performance.now();
   // Bounded: each round writes at least one byte, or stops when the connection is gone.
   while (offset < size && !data.destroyed) {
+    const wait = paceDelay(started, offset, options.rate);
+    if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const chunk = patternSlice(offset, Math.min(options.chunk, size - offset));
     offset += chunk.length;
     options.onBytes(chunk.length);
@@ -103,10 +117,16 @@ export async function retrieve(ftp: RawFtp, path: string, size: number, options:
   const data = await openTransfer(ftp, `RETR ${path}`, options);
   let received = 0;
   let corrupt = -1;
+  const started = performance.now();
   data.on('data', (chunk: Buffer) => {
     if (options.verify && corrupt < 0 && !matchesPattern(chunk, received)) corrupt = received;
     received += chunk.length;
     options.onBytes(chunk.length);
+    const wait = paceDelay(started, received, options.rate);
+    if (wait >= 1 && !data.isPaused()) {
+      data.pause();
+      setTimeout(() => data.resume(), wait);
+    }
   });
   const closed = closedWithin(data, options.timeoutMs, `RETR ${path}`);
   await closed;
