@@ -310,6 +310,12 @@ async function startGateways(settings: Settings, endpoint: string, region: strin
   return gateways;
 }
 
+/** The gateway's own warnings (e.g. a data TLS engine that fell back to Node's), which can void a comparison. */
+function warnings(gateway: Gateway): void {
+  const lines = gateway.child.output().split('\n').filter((l) => /"level":"(warn|error)"/.test(l) && !l.includes('self-signed'));
+  for (const line of [...new Set(lines.map((l) => l.replace(/"time":"[^"]*",/, '')))].slice(0, 5)) log(`gateway ${gateway.variant.label} said: ${line}`);
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
     process.stdout.write(`Usage: node bench/curl-transfer.ts [flags]\n\n${FLAGS.map(([f, h, d]) => `  ${f.padEnd(22)} ${h}${d ? ` (default ${d})` : ''}`).join('\n')}\n`);
@@ -349,6 +355,7 @@ async function main(): Promise<void> {
         for (const row of settings.rows) results.push(...(await runRound(bench, { client, ...row, run }, parseSize(flags.get('--total')), settings.ops, false)));
       }
     }
+    for (const g of gateways) warnings(g);
     if (flags.has('--json')) writeFileSync(flags.get('--json'), `${JSON.stringify({ argv: process.argv.slice(2), results }, null, 2)}\n`);
     const title = `curl-transfer · ${settings.endpoint ?? 'bench/s3-sink.ts'} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'} · node ${process.version} · runs ${flags.get('--runs')} (medians) · workers ${flags.get('--workers')}`;
     process.stdout.write(`\n${renderTable(results, title)}\n`);

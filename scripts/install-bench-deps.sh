@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what `make bench` needs on a fresh Debian machine: everything the tests need (radosgw and
 # its Ceph daemons, via install-test-deps.sh) plus vsftpd, the protocol ceiling of
-# bench/vsftpd-ceiling.ts, and openssl, which makes vsftpd's certificate.
+# bench/vsftpd-ceiling.ts, and openssl, which makes vsftpd's certificate and the one of radosgw's https
+# port (radosgw-start.sh with RGW_SSL_PORT, for bench/curl-transfer.ts). curl comes with the test deps.
 #
 # Idempotent: does nothing when every binary is present. The bench starts its own vsftpd on
 # 127.0.0.1 with a config in a temporary directory; the package's service (which listens on port 21
