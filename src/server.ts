@@ -63,6 +63,7 @@ function workerDataPlane(config: Config, tls: TlsMaterial): DataPlane {
     logLevel: config.logLevel,
     tls,
     uploadBufferBudget: config.uploadBufferBudget,
+    tlsEngine: config.dataTlsEngine,
   });
 }
 

@@ -2,7 +2,7 @@
 // phases (passive-task.ts) and the same channel, without Piscina. For the in-process test harness,
 // where handlers run against an in-memory store that only this thread can see.
 import { BroadcastChannel } from 'node:worker_threads';
-import { SecureContextCache } from '../tls/context.ts';
+import { DataTls, type DataTlsEngine } from '../tls/data-tls.ts';
 import { TLS_RELOAD_CHANNEL, type TlsMaterial } from '../tls/material.ts';
 import { partBuffers } from '../storage/part-buffers.ts';
 import { PassivePorts } from './passive-ports.ts';
@@ -16,12 +16,13 @@ export interface InlineDataPlaneOptions {
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;
   readonly tls: TlsMaterial;
+  readonly tlsEngine: DataTlsEngine;
 }
 
 export class InlineDataPlane implements DataPlane {
   readonly #options: InlineDataPlaneOptions;
   readonly #ports: PassivePorts;
-  readonly #contexts: SecureContextCache;
+  readonly #tls: DataTls;
   readonly #tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
   openChannels = 0;
   readonly utilization = 0;
@@ -30,15 +31,15 @@ export class InlineDataPlane implements DataPlane {
   constructor(options: InlineDataPlaneOptions) {
     this.#options = options;
     this.#ports = new PassivePorts(options.pasvLow, options.pasvHigh);
-    this.#contexts = new SecureContextCache(options.tls);
-    this.#tlsUpdates.onmessage = (event: unknown): void => this.#contexts.reload((event as MessageEvent<TlsMaterial>).data);
+    this.#tls = new DataTls(options.tls, options.tlsEngine);
+    this.#tlsUpdates.onmessage = (event: unknown): void => this.#tls.reload((event as MessageEvent<TlsMaterial>).data);
     this.#tlsUpdates.unref();
   }
 
   open(options: OpenOptions): Promise<PassiveEndpoint> {
     const { channel, task } = openPassiveTask(options, this.#ports, this.#options);
     this.openChannels += 1;
-    const finished = runPassiveTask(task, { secureContext: (binding) => this.#contexts.get(binding) });
+    const finished = runPassiveTask(task, { tls: this.#tls });
     void channel
       .follow(finished, (error) => ({ type: 'failed', failure: 'internal', bytes: 0, message: String(error), started: false }))
       .finally(() => {

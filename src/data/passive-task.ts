@@ -3,10 +3,8 @@
 // control connection's reply says what went wrong. Runs in a data worker (worker.ts) or, for the
 // in-process test harness, on the calling thread (inline-plane.ts).
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
 import { once } from 'node:events';
-import { wrapServerSocket } from '../tls/context.ts';
-import { wrapWithEofCheck } from '../tls/eof.ts';
+import type { DataTls, SecureDataSocket } from '../tls/data-tls.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
 import { plainAddress } from '../net-address.ts';
@@ -14,9 +12,9 @@ import { clientAddressOf, parseCidrList } from '../net/proxy-protocol.ts';
 import { runCommand, type DataConnection, type Progress } from './operations.ts';
 import type { ConnectionFailure, PassiveTask, TaskResult, ToMain, ToWorker, TransferCommand, TransferFailure } from './messages.ts';
 
-/** What the thread running a task provides: its TLS contexts by binding. */
+/** What the thread running a task provides: TLS for its data connections. */
 export interface TaskEnvironment {
-  secureContext(binding: string): tls.SecureContext;
+  readonly tls: DataTls;
 }
 
 /** A phase failed for a reason of its own (not storage's). */
@@ -126,15 +124,15 @@ function accept(server: net.Server, task: PassiveTask, link: ControlLink): Promi
 }
 
 /**
- * Phase 3: TLS on the data connection. Native TLS is the cheapest, but Node ends a native TLS
- * socket the same way after a close_notify and after a bare TCP FIN, so an upload needs the
- * checking duplex of tls/eof.ts. Clients that start TLS only after the 150 reply (ftplib, lftp)
- * send the command first: downloads and listings then get native TLS. A client whose ClientHello
- * comes first (curl, basic-ftp) waits for the handshake before it sends the command, so it is
- * wrapped at once with the checking duplex, which serves every command. Bytes that arrived are
- * put back for TLS to read.
+ * Phase 3: TLS on the data connection. The native engine tells a close_notify from a bare TCP end
+ * by itself. On Node's TLS, which ends the same way after both, an upload needs the checking
+ * duplex of tls/eof.ts: clients that start TLS only after the 150 reply (ftplib, lftp) send the
+ * command first, so downloads and listings then get Node's TLS directly; a client whose
+ * ClientHello comes first (curl, basic-ftp) waits for the handshake before it sends the command,
+ * so it is wrapped at once with the checking duplex, which serves every command. Bytes that
+ * arrived are put back for TLS to read.
  */
-async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, link: ControlLink): Promise<tls.TLSSocket> {
+async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, link: ControlLink): Promise<SecureDataSocket> {
   let stopWatching = (): void => undefined;
   const firstBytes = new Promise<'bytes'>((resolve) => {
     const onData = (chunk: Buffer): void => {
@@ -153,17 +151,15 @@ async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, 
   // Bytes already buffered (after a PROXY header) must wait for TLS, not flow to no listener.
   raw.pause();
   try {
-    const context = env.secureContext(task.tlsBinding);
-    const sessions = { known: task.tlsSessions };
-    if (first === 'bytes' || first === undefined || first.op === 'store') return wrapWithEofCheck(raw, context, sessions);
-    return wrapServerSocket(raw, context, sessions);
+    const checkEof = first === 'bytes' || first === undefined || first.op === 'store';
+    return env.tls.wrap(raw, { binding: task.tlsBinding, sessions: task.tlsSessions, checkEof });
   } catch (error) {
     throw new PhaseFailure('tls-failed', error instanceof Error ? error.message : String(error));
   }
 }
 
 /** The end of phase 3, awaited only after the 150 reply (ftplib and lftp start TLS after it). */
-async function handshake(socket: tls.TLSSocket, task: PassiveTask): Promise<void> {
+async function handshake(socket: SecureDataSocket, task: PassiveTask): Promise<void> {
   const timer = setTimeout(() => socket.destroy(new Error('TLS handshake timed out')), task.acceptTimeoutMs);
   try {
     await once(socket, 'secure');
@@ -247,7 +243,7 @@ export async function runPassiveTask(task: PassiveTask, env: TaskEnvironment): P
     if (link.abort.signal.aborted) throw new PhaseFailure('cancelled', 'cancelled');
     // Watched from the moment of accept (curl and basic-ftp complete it before sending the
     // command), awaited after the 150 reply.
-    const secured = task.tls ? handshake(socket as tls.TLSSocket, task) : Promise.resolve();
+    const secured = task.tls ? handshake(socket as SecureDataSocket, task) : Promise.resolve();
     secured.catch(() => undefined);
     const command = await awaitCommand(link);
     post({ type: 'started' });

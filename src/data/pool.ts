@@ -2,6 +2,7 @@
 // endpoint (passive-task.ts), many tasks per worker.
 import { Piscina } from 'piscina';
 import type { TlsMaterial } from '../tls/material.ts';
+import type { DataTlsEngine } from '../tls/data-tls.ts';
 import { log, type LogLevel } from '../log.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { openPassiveTask } from './passive-channel.ts';
@@ -20,6 +21,7 @@ export interface DataPlaneOptions {
   readonly tls: TlsMaterial;
   /** Bytes of upload part buffers all workers together may hold. */
   readonly uploadBufferBudget: number;
+  readonly tlsEngine: DataTlsEngine;
 }
 
 /**
@@ -55,7 +57,7 @@ export class WorkerDataPlane implements DataPlane {
       idleTimeout: Number.MAX_SAFE_INTEGER,
       // The default parks idle workers in Atomics.wait, freezing their timers and sockets.
       atomics: 'disabled',
-      workerData: { tls: options.tls, logLevel: options.logLevel, budget } satisfies WorkerData,
+      workerData: { tls: options.tls, logLevel: options.logLevel, budget, tlsEngine: options.tlsEngine } satisfies WorkerData,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     // A worker that dies fails only its own tasks (they reject and their sessions answer 426);

@@ -1,8 +1,8 @@
-// Data worker entry: joins the shared upload buffer budget, keeps TLS contexts per control
-// connection binding (renewed when the certificate is reloaded), and runs one passive task per
+// Data worker entry: joins the shared upload buffer budget, keeps TLS for data connections
+// (renewed when the certificate is reloaded), and runs one passive task per
 // PASV/EPSV (passive-task.ts).
 import { workerData, BroadcastChannel } from 'node:worker_threads';
-import { SecureContextCache } from '../tls/context.ts';
+import { DataTls, type DataTlsEngine } from '../tls/data-tls.ts';
 import { TLS_RELOAD_CHANNEL, type TlsMaterial } from '../tls/material.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
 import { recordS3Call } from '../metrics.ts';
@@ -15,21 +15,22 @@ export interface WorkerData {
   readonly tls: TlsMaterial;
   readonly logLevel: LogLevel;
   readonly budget: BudgetShare;
+  readonly tlsEngine: DataTlsEngine;
 }
 
-const { tls: initialMaterial, logLevel, budget } = workerData as WorkerData;
+const { tls: initialMaterial, logLevel, budget, tlsEngine } = workerData as WorkerData;
 setLogLevel(logLevel);
 joinBudget(budget);
 observeStorageCalls(recordS3Call);
-const contexts = new SecureContextCache(initialMaterial);
+const dataTls = new DataTls(initialMaterial, tlsEngine);
 
 // SIGHUP on the main thread reloads the certificate; new data connections use the new one.
 const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
 tlsUpdates.onmessage = (event: unknown): void => {
-  contexts.reload((event as MessageEvent<TlsMaterial>).data);
+  dataTls.reload((event as MessageEvent<TlsMaterial>).data);
 };
 tlsUpdates.unref();
 
 export default function passiveTransfer(task: PassiveTask): Promise<TaskResult> {
-  return runPassiveTask(task, { secureContext: (binding) => contexts.get(binding) });
+  return runPassiveTask(task, { tls: dataTls });
 }

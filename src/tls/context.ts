@@ -8,17 +8,25 @@ import { sessionEvents, type SessionHooks } from './sessions.ts';
 import type { TlsMaterial } from './material.ts';
 
 // Modern AEAD suites only for TLS 1.2; TLS 1.3 suites are always AEAD.
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
+const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
   'ECDHE-RSA-AES128-GCM-SHA256',
   'ECDHE-ECDSA-AES256-GCM-SHA384',
   'ECDHE-RSA-AES256-GCM-SHA384',
   'ECDHE-ECDSA-CHACHA20-POLY1305',
   'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
+];
+const CIPHERS = [...TLS13_SUITES, ...TLS12_CIPHERS].join(':');
+/** Seconds a session or ticket stays resumable. */
+const SESSION_TIMEOUT_S = 3600;
+
+/** The same policy for the native engine, which takes TLS 1.2 ciphers and TLS 1.3 suites apart. */
+export const NATIVE_POLICY = {
+  ciphers: TLS12_CIPHERS.join(':'),
+  suites: TLS13_SUITES.join(':'),
+  sessionTimeoutSeconds: SESSION_TIMEOUT_S,
+} as const;
 
 /** A fresh value binding one control connection's TLS sessions to its own data connections. */
 export function newSessionBinding(): string {
@@ -51,7 +59,7 @@ export function createServerContext(material: TlsMaterial, sessionBinding: strin
     honorCipherOrder: true,
     ticketKeys: Buffer.from(material.ticketKeys),
     sessionIdContext: sessionBinding,
-    sessionTimeout: 3600,
+    sessionTimeout: SESSION_TIMEOUT_S,
   });
 }
 

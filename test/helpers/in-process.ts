@@ -36,7 +36,10 @@ function passiveRange(): string {
 
 export async function startInProcess(options: InProcessOptions = {}): Promise<InProcessGateway> {
   setLogLevel('error');
-  const config = parseConfig(['--listen', '127.0.0.1:0', '--pasv-ports', passiveRange(), ...(options.args ?? [])], {});
+  // S3FTPD_DATA_TLS_ENGINE picks the data connections' TLS engine here too (make test runs both).
+  const engineFromEnv = process.env.S3FTPD_DATA_TLS_ENGINE;
+  const env = engineFromEnv === undefined ? {} : { S3FTPD_DATA_TLS_ENGINE: engineFromEnv };
+  const config = parseConfig(['--listen', '127.0.0.1:0', '--pasv-ports', passiveRange(), ...(options.args ?? [])], env);
   material ??= loadTlsMaterial(config);
   const tls = await material;
   const name = randomBytes(6).toString('hex');
@@ -48,6 +51,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<In
     acceptTimeoutMs: config.acceptTimeoutMs,
     stallTimeoutMs: config.stallTimeoutMs,
     tls,
+    tlsEngine: config.dataTlsEngine,
   });
   const server = await startServer({
     config,

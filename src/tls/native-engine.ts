@@ -1,0 +1,71 @@
+// Loads native/ (the data connections' TLS engine, built by scripts/build-native.sh) when it is
+// there; undefined otherwise, and the gateway uses Node's TLS for data connections.
+import { createRequire } from 'node:module';
+import type { TlsMaterial } from './material.ts';
+
+/** An SSL_CTX with the certificate, key and ticket keys; opaque to JS. */
+export type NativeContext = object & { readonly __nativeTlsContext: never };
+
+/** One server-side TLS connection on memory BIOs (native/src/tls_engine.cc). */
+export interface NativeEngine {
+  /** Feeds ciphertext; returns the plaintext it completed, exactly sized, or null. */
+  receive(ciphertext: Uint8Array | null): Buffer | null;
+  /** Encrypts the chunks into `out` after any pending handshake output; returns the bytes used. */
+  encrypt(chunks: readonly Uint8Array[], out: Uint8Array): number;
+  /** Ciphertext the engine produced on its own (handshake, tickets, alerts), or null. */
+  takeOutput(): Buffer | null;
+  /** Queues our close_notify. */
+  shutdown(): void;
+  state(): number;
+  error(): string;
+  protocol(): string | null;
+  free(): void;
+}
+
+export const EngineState = {
+  handshakeDone: 1,
+  closeNotify: 2,
+  failed: 4,
+  sessionReused: 8,
+  outputPending: 16,
+} as const;
+
+interface Binding {
+  createContext(cert: string, key: string, ticketKeys: Uint8Array, ciphers: string, suites: string, timeoutSeconds: number): NativeContext;
+  Engine: new (context: NativeContext, sessionIdContext: string, known: ReadonlyArray<{ id: Uint8Array; data: Uint8Array }>) => NativeEngine;
+  openssl: string;
+}
+
+function load(): { binding: Binding | undefined; problem: string | undefined } {
+  try {
+    const require = createRequire(import.meta.url);
+    // src/tls/ and dist/tls/ are both two levels below the project root.
+    return { binding: require('../../native/build/Release/s3ftpd_tls.node') as Binding, problem: undefined };
+  } catch (error) {
+    return { binding: undefined, problem: error instanceof Error ? error.message.split('\n')[0] : String(error) };
+  }
+}
+
+const loaded = load();
+
+/** Why the engine is not available (not built, or failed to load); undefined when it is. */
+export const nativeTlsProblem: string | undefined = loaded.problem;
+
+export function nativeTlsAvailable(): boolean {
+  return loaded.binding !== undefined;
+}
+
+/** A native context for `material`, with the same TLS policy as createServerContext (context.ts). */
+export function createNativeContext(material: TlsMaterial, ciphers: string, suites: string, timeoutSeconds: number): NativeContext {
+  if (!loaded.binding) throw new Error(`native TLS engine unavailable: ${loaded.problem ?? 'not built'}`);
+  return loaded.binding.createContext(material.cert, material.key, material.ticketKeys, ciphers, suites, timeoutSeconds);
+}
+
+export function createNativeEngine(
+  context: NativeContext,
+  sessionIdContext: string,
+  known: ReadonlyArray<{ readonly id: Uint8Array; readonly data: Uint8Array }>,
+): NativeEngine {
+  if (!loaded.binding) throw new Error('native TLS engine unavailable');
+  return new loaded.binding.Engine(context, sessionIdContext, known.map(({ id, data }) => ({ id, data })));
+}

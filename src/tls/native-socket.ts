@@ -1,0 +1,177 @@
+// A data connection's TLS on the native engine (native-engine.ts) over a plain TCP socket: a Duplex
+// of plaintext that ends only after the peer's close_notify and fails on a bare TCP end, for every
+// command and every client order, without the JS duplex and Node's JSStreamSocket of eof.ts.
+import type * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import { EngineState, createNativeEngine, type NativeContext, type NativeEngine } from './native-engine.ts';
+import type { TlsSessionRecord } from './sessions.ts';
+
+/** TLS adds at most this much to a record of 16 KiB (header, nonce, tag, content type). */
+const RECORD_OVERHEAD = 64;
+const RECORD_PLAINTEXT = 16_384;
+/** Output buffers are at least this large, and one is kept for reuse between writes. */
+const OUTPUT_BUFFER_BYTES = 256 * 1024;
+
+export class NativeTlsSocket extends Duplex {
+  readonly #raw: net.Socket;
+  readonly #engine: NativeEngine;
+  #secure = false;
+  #closeNotify = false;
+  /** Our close_notify is on its way: the peer may now close without its own. */
+  #finishing = false;
+  /** Writes that came before the handshake finished. */
+  #waitingForHandshake: Array<() => void> = [];
+  /** Plaintext bytes received, as TLSSocket counts them (logs of cut uploads). */
+  #plaintextRead = 0;
+  /** The output buffer not in flight, reused by the next write. */
+  #spare: Buffer | undefined;
+
+  constructor(raw: net.Socket, context: NativeContext, sessionIdContext: string, known: readonly TlsSessionRecord[] = []) {
+    // Half-open like the TCP socket under it: the caller ends our side (run() in passive-task).
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
+    this.#raw = raw;
+    this.#engine = createNativeEngine(context, sessionIdContext, known);
+    raw.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
+    raw.on('end', () => this.#onTcpEnd());
+    raw.on('error', (error) => this.destroy(error));
+    raw.on('close', () => {
+      if (!this.destroyed) this.destroy(this.#closeNotify || this.#finishing || this.writableFinished ? undefined : new Error('data connection reset'));
+    });
+    // The handshake needs the socket flowing whether or not anyone reads plaintext yet.
+    raw.resume();
+  }
+
+  isSessionReused(): boolean {
+    return (this.#engine.state() & EngineState.sessionReused) !== 0;
+  }
+
+  getProtocol(): string | null {
+    return this.destroyed ? null : this.#engine.protocol();
+  }
+
+  get bytesRead(): number {
+    return this.#plaintextRead;
+  }
+
+  /** Idle timeout of the connection, either way, as on net.Socket. */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    this.#raw.setTimeout(ms);
+    if (onTimeout) this.#raw.once('timeout', onTimeout);
+    return this;
+  }
+
+  /** Ends our side, then closes once it is written, as net.Socket's destroySoon. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  #onCiphertext(chunk: Buffer): void {
+    if (this.destroyed) return;
+    const plaintext = this.#engine.receive(chunk);
+    const state = this.#engine.state();
+    this.#flushOwnOutput(state);
+    if ((state & EngineState.failed) !== 0) {
+      this.destroy(new Error(this.#engine.error() || 'TLS failed'));
+      return;
+    }
+    if (!this.#secure && (state & EngineState.handshakeDone) !== 0) {
+      this.#secure = true;
+      this.emit('secure');
+      for (const write of this.#waitingForHandshake.splice(0)) write();
+    }
+    if (plaintext) {
+      this.#plaintextRead += plaintext.length;
+      if (!this.push(plaintext)) this.#raw.pause();
+    }
+    if ((state & EngineState.closeNotify) !== 0 && !this.#closeNotify) {
+      this.#closeNotify = true;
+      this.push(null);
+    }
+  }
+
+  #flushOwnOutput(state: number): void {
+    if ((state & EngineState.outputPending) === 0) return;
+    const output = this.#engine.takeOutput();
+    if (output && this.#raw.writable) this.#raw.write(output);
+  }
+
+  /**
+   * TCP ended. Every byte before it went through the engine, so the close_notify state is exact:
+   * without it the peer (or something between) cut the stream, and whoever reads it must fail.
+   * After our own side finished (a download that was fully sent) a missing close_notify is
+   * harmless, as clients often just close.
+   */
+  #onTcpEnd(): void {
+    if (this.#closeNotify || this.destroyed) return;
+    if (this.#finishing || this.writableFinished) {
+      this.push(null);
+      return;
+    }
+    this.destroy(new Error('data connection ended without TLS close_notify'));
+  }
+
+  override _read(): void {
+    this.#raw.resume();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.#whenSecure(() => this.#send(chunks.map((entry) => entry.chunk), callback));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#whenSecure(() => this.#send([chunk], callback));
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#whenSecure(() => {
+      this.#finishing = true;
+      this.#engine.shutdown();
+      const output = this.#engine.takeOutput();
+      if (output) this.#raw.write(output);
+      this.#raw.end(callback);
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#waitingForHandshake = [];
+    this.#engine.free();
+    this.#raw.destroy();
+    callback(error);
+  }
+
+  #whenSecure(write: () => void): void {
+    if (this.#secure) write();
+    else this.#waitingForHandshake.push(write);
+  }
+
+  /** Encrypts the chunks into one reused buffer and writes it; done once TCP took it. */
+  #send(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    let plaintext = 0;
+    for (const chunk of chunks) plaintext += chunk.length;
+    const needed = plaintext + (Math.ceil(plaintext / RECORD_PLAINTEXT) + chunks.length + 1) * RECORD_OVERHEAD + this.#pendingOutputAllowance();
+    let out = this.#spare;
+    this.#spare = undefined;
+    if (!out || out.length < needed) out = Buffer.allocUnsafeSlow(Math.max(needed, OUTPUT_BUFFER_BYTES));
+    let used: number;
+    try {
+      used = this.#engine.encrypt(chunks, out);
+    } catch (error) {
+      callback(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    const buffer = out;
+    this.#raw.write(buffer.subarray(0, used), (error) => {
+      if (buffer.length <= 4 * OUTPUT_BUFFER_BYTES) this.#spare = buffer;
+      // Anything the engine could not fit (never expected) follows in order.
+      this.#flushOwnOutput(this.#engine.state());
+      callback(error ?? null);
+    });
+  }
+
+  /** Room for handshake output still queued in the engine (tickets, at most a few KiB). */
+  #pendingOutputAllowance(): number {
+    return (this.#engine.state() & EngineState.outputPending) !== 0 ? 16 * 1024 : 0;
+  }
+}
