@@ -31,6 +31,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 's3-endpoint', help: 'S3 endpoint URL (default: the embedded local store)' },
   { flag: 's3-region', default: 'us-east-1', help: 'S3 region for signing' },
   { flag: 's3-timeout', default: '60', help: 'seconds an S3 request may make no progress before it fails (and is retried when idempotent)' },
+  { flag: 's3-http', default: 'undici', help: "HTTP client under the S3 SDK: undici (less CPU per GiB) or node (node:http, the SDK's own)" },
   { flag: 's3-unsigned-payload', default: 'auto', help: 'sign uploads with UNSIGNED-PAYLOAD (no SHA-256 of the data): auto (for https endpoints), on, off' },
   { flag: 's3-path-style', boolean: true, default: 'false', help: 'path-style S3 addressing (most self-hosted S3)' },
   { flag: 'tls-cert', help: 'PEM certificate file (default: a generated self-signed one)' },
@@ -144,6 +145,7 @@ const schema = z
     's3-region': z.string().min(1),
     's3-timeout': seconds,
     's3-unsigned-payload': z.enum(['auto', 'on', 'off']),
+    's3-http': z.enum(['undici', 'node']),
     's3-path-style': flagBoolean,
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
@@ -207,6 +209,7 @@ export type Config = Readonly<{
   s3PathStyle: boolean;
   s3TimeoutMs: number;
   s3UnsignedPayload: 'auto' | 'on' | 'off';
+  s3Http: 'undici' | 'node';
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsSessionReuse: SessionReusePolicy;
@@ -335,6 +338,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     s3PathStyle: v['s3-path-style'],
     s3TimeoutMs: v['s3-timeout'],
     s3UnsignedPayload: v['s3-unsigned-payload'],
+    s3Http: v['s3-http'],
     tlsCert: v['tls-cert'],
     tlsKey: v['tls-key'],
     tlsSessionReuse: v['tls-session-reuse'],

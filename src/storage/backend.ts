@@ -63,6 +63,7 @@ function openS3Backend(config: Config, endpoint: string): Backend {
         queueSize: config.queueSize,
         requestTimeoutMs: config.s3TimeoutMs,
         unsignedPayload,
+        http: config.s3Http,
         resumeWindowMs: resumeWindowOf(config),
       };
       return (await verifyS3Credentials(target, storageCallObserver())) ? target : undefined;

@@ -140,6 +140,8 @@ export type StorageTarget =
       readonly requestTimeoutMs: number;
       /** Upload bodies are not hashed for SigV4 (TLS or the operator vouches for integrity). */
       readonly unsignedPayload: boolean;
+      /** The HTTP client under the SDK (undici-handler.ts, or node:http). */
+      readonly http: 'undici' | 'node';
       /** How long a cut upload stays resumable; undefined when uploads do not resume. */
       readonly resumeWindowMs: number | undefined;
     }

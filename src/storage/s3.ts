@@ -31,6 +31,7 @@ import {
   type ResumeScope,
 } from './s3-resume.ts';
 import { partBuffers } from './part-buffers.ts';
+import { UndiciHttpHandler } from './undici-handler.ts';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
@@ -126,12 +127,11 @@ export function createS3Client(target: S3Target, observe: StorageCallObserver): 
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
-    // Without throwOnRequestTimeout the handler only warns, and a hung S3 hangs the transfer.
-    requestHandler: {
-      connectionTimeout: Math.min(target.requestTimeoutMs, 10_000),
-      requestTimeout: target.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-    },
+    requestHandler:
+      target.http === 'undici'
+        ? new UndiciHttpHandler({ connectionTimeoutMs: Math.min(target.requestTimeoutMs, 10_000), requestTimeoutMs: target.requestTimeoutMs })
+        : // Without throwOnRequestTimeout the handler only warns, and a hung S3 hangs the transfer.
+          { connectionTimeout: Math.min(target.requestTimeoutMs, 10_000), requestTimeout: target.requestTimeoutMs, throwOnRequestTimeout: true },
   });
   client.middlewareStack.add(
     (next, context) => async (args) => {
