@@ -99,7 +99,7 @@ export class UndiciHttpHandler {
       const response = await this.#agent.request({
         origin,
         path: pathWithQuery(request),
-        method: request.method as Dispatcher.HttpMethod,
+        method: request.method,
         headers: withoutExpect(request.headers),
         body: requestBody(request.body),
         signal,
