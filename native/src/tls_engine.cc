@@ -156,6 +156,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     return DefineClass(env, "Engine",
                        {
                            InstanceMethod<&Engine::Receive>("receive"),
+                           InstanceMethod<&Engine::ReceiveInto>("receiveInto"),
+                           InstanceMethod<&Engine::Peek>("peek"),
                            InstanceMethod<&Engine::Encrypt>("encrypt"),
                            InstanceMethod<&Engine::TakeOutput>("takeOutput"),
                            InstanceMethod<&Engine::Shutdown>("shutdown"),
@@ -262,10 +264,59 @@ class Engine : public Napi::ObjectWrap<Engine> {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Null();
     std::string stash;
+    Napi::Value plain = env.Null();
+    if (BeginInput(info, stash)) plain = ReadPlaintext(env);
+    EndInput();
+    return plain;
+  }
+
+  // receiveInto(ciphertext | null, out, offset) → plaintext bytes written at out[offset..]: the
+  // upload's part buffer, so no Buffer is made per read. What does not fit stays for the next call.
+  Napi::Value ReceiveInto(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Null();
+    if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "receiveInto(ciphertext, out, offset)").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    auto out = info[1].As<Napi::Uint8Array>();
+    int64_t offset = info[2].As<Napi::Number>().Int64Value();
+    if (offset < 0 || static_cast<size_t>(offset) > out.ByteLength()) {
+      Napi::RangeError::New(env, "offset outside the buffer").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    std::string stash;
+    size_t filled = 0;
+    if (BeginInput(info, stash)) filled = ReadInto(out.Data() + offset, out.ByteLength() - static_cast<size_t>(offset));
+    EndInput();
+    return Napi::Number::New(env, static_cast<double>(filled));
+  }
+
+  // peek(ciphertext | null) → whether plaintext is waiting, without taking it (close_notify and
+  // failures show in state()).
+  Napi::Value Peek(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Null();
+    std::string stash;
+    bool waiting = false;
+    if (BeginInput(info, stash)) {
+      unsigned char probe;
+      size_t n = 0;
+      int result = SSL_peek_ex(ssl_, &probe, 1, &n);
+      if (result == 1) waiting = n > 0;
+      else NoteReadResult(result);
+    }
+    EndInput();
+    return Napi::Boolean::New(env, waiting);
+  }
+
+  // Sets up the input of one call (leftover first) and advances the handshake; true when
+  // application data may be read.
+  bool BeginInput(const Napi::CallbackInfo& info, std::string& stash) {
     if (info.Length() > 0 && info[0].IsTypedArray()) {
       auto input = info[0].As<Napi::Uint8Array>();
       if (!leftover_.empty()) {
-        // Only after a failure or close_notify can input be left; it is never plaintext we owe.
+        // Input is left when the caller's buffer was full (receiveInto), and it comes first.
         stash.swap(leftover_);
         stash.append(reinterpret_cast<const char*>(input.Data()), input.ByteLength());
         inputData_ = reinterpret_cast<const unsigned char*>(stash.data());
@@ -274,6 +325,11 @@ class Engine : public Napi::ObjectWrap<Engine> {
         inputData_ = input.Data();
         inputLength_ = input.ByteLength();
       }
+      inputOffset_ = 0;
+    } else if (!leftover_.empty()) {
+      stash.swap(leftover_);
+      inputData_ = reinterpret_cast<const unsigned char*>(stash.data());
+      inputLength_ = stash.size();
       inputOffset_ = 0;
     }
     ERR_clear_error();
@@ -284,12 +340,35 @@ class Engine : public Napi::ObjectWrap<Engine> {
         if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) Fail("TLS handshake failed");
       }
     }
-    Napi::Value plain = env.Null();
-    if (!failed_ && !closeNotify_ && SSL_is_init_finished(ssl_)) plain = ReadPlaintext(env);
+    return !failed_ && !closeNotify_ && SSL_is_init_finished(ssl_);
+  }
+
+  // Keeps unread input for the next call.
+  void EndInput() {
     if (inputOffset_ < inputLength_) leftover_.assign(reinterpret_cast<const char*>(inputData_ + inputOffset_), inputLength_ - inputOffset_);
     inputData_ = nullptr;
     inputLength_ = inputOffset_ = 0;
-    return plain;
+  }
+
+  void NoteReadResult(int result) {
+    int code = SSL_get_error(ssl_, result);
+    if (code == SSL_ERROR_ZERO_RETURN) closeNotify_ = true;
+    else if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) Fail("TLS read failed");
+  }
+
+  size_t ReadInto(unsigned char* data, size_t capacity) {
+    size_t filled = 0;
+    while (filled < capacity) {
+      size_t n = 0;
+      int result = SSL_read_ex(ssl_, data + filled, capacity - filled, &n);
+      if (result == 1) {
+        filled += n;
+        continue;
+      }
+      NoteReadResult(result);
+      break;
+    }
+    return filled;
   }
 
   Napi::Value ReadPlaintext(Napi::Env env) {
@@ -301,19 +380,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
       Fail("out of memory");
       return env.Null();
     }
-    size_t filled = 0;
-    while (filled < capacity) {
-      size_t n = 0;
-      int result = SSL_read_ex(ssl_, data + filled, capacity - filled, &n);
-      if (result == 1) {
-        filled += n;
-        continue;
-      }
-      int code = SSL_get_error(ssl_, result);
-      if (code == SSL_ERROR_ZERO_RETURN) closeNotify_ = true;
-      else if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) Fail("TLS read failed");
-      break;
-    }
+    size_t filled = ReadInto(data, capacity);
     if (filled == 0) {
       std::free(data);
       return env.Null();

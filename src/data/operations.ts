@@ -24,7 +24,8 @@ export interface Progress {
  */
 function armCrashFailpoint(key: string, body: Readable): void {
   if (process.env.S3FTPD_FAILPOINT !== 'worker-exit' || !key.includes('failpoint-worker-exit')) return;
-  body.once('data', () => process.exit(1));
+  const exit = (): never => process.exit(1);
+  body.once('data', exit).once('fillable', exit);
 }
 
 async function store(socket: DataConnection, command: Extract<TransferCommand, { op: 'store' }>, driver: StorageDriver, signal: AbortSignal, progress: Progress): Promise<void> {

@@ -39,6 +39,23 @@ export interface ObjectSummary extends ObjectStat {
   readonly key: string;
 }
 
+/**
+ * An upload body that writes its bytes straight into the caller's buffer (the native TLS engine
+ * decrypts into the part buffer) instead of handing out a Buffer per read. It is still a Readable
+ * for 'error' and 'close'; its 'fillable' event says that fill() or fillState() may have news.
+ */
+export interface FillableBody {
+  /** Moves bytes that arrived into target[offset..], at most to its end; returns how many. */
+  fill(target: Buffer, offset: number): number;
+  /** 'data': bytes wait; 'end': the body ended cleanly and every byte was filled; 'none': wait. */
+  fillState(): 'data' | 'end' | 'none';
+}
+
+export function isFillable(body: Readable): body is Readable & FillableBody {
+  const candidate = body as Readable & Partial<FillableBody>;
+  return typeof candidate.fill === 'function' && typeof candidate.fillState === 'function';
+}
+
 export interface WriteResult {
   readonly bytes: number;
 }

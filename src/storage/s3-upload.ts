@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
-import { StorageError, type StoredPart } from './driver.ts';
+import { StorageError, isFillable, type FillableBody, type StoredPart } from './driver.ts';
 import type { PartBuffers } from './part-buffers.ts';
 import { log } from '../log.ts';
 
@@ -131,7 +131,7 @@ class StreamUpload {
     try {
       signal.throwIfAborted();
       part.buffer = await this.#r.buffers.acquire(partSizeFor(part.number, this.#r.partSize), signal);
-      await this.#readBody(part);
+      await (isFillable(body) ? this.#fillBody(part, body) : this.#readBody(part));
       const last = part.buffer;
       if (last === undefined) throw new Error('upload ended without a part buffer');
       part.buffer = undefined;
@@ -243,6 +243,57 @@ class StreamUpload {
       if (body.readableEnded) return settle();
       if (body.destroyed) return settle(new StorageError('Aborted', 'data connection closed before the upload began'));
       body.on('data', onData).once('end', onEnd).once('error', settle).once('close', onClose);
+    });
+  }
+
+  /**
+   * #readBody for a body that decrypts straight into the part buffer (the native TLS engine): no
+   * Buffer per read and no copy. A full part is sent once fillState() shows more data follows.
+   */
+  #fillBody(part: PartInProgress, body: Readable & FillableBody): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let waiting = false;
+      let settled = false;
+      const settle = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        body.off('fillable', pump).off('error', settle).off('close', onClose);
+        if (error === undefined) resolve();
+        else reject(error instanceof Error ? error : new Error('upload failed'));
+      };
+      const onClose = (): void => {
+        if (!settled && body.fillState() !== 'end') settle(new StorageError('Aborted', 'data connection closed before the end of the upload'));
+      };
+      const step = (): void => {
+        while (!settled && !waiting) {
+          if (this.#failure) return settle(this.#failure);
+          const buffer = part.buffer;
+          if (buffer === undefined) return settle(new Error('no part buffer'));
+          if (part.filled === buffer.length) {
+            const state = body.fillState();
+            if (state === 'end') return settle();
+            if (state === 'none') return;
+            waiting = true;
+            this.#nextPart(part).then(() => {
+              waiting = false;
+              step();
+            }, settle);
+            return;
+          }
+          const filled = body.fill(buffer, part.filled);
+          part.filled += filled;
+          part.total += filled;
+          if (filled === 0) {
+            if (body.fillState() === 'end') return settle();
+            return;
+          }
+        }
+      };
+      const pump = (): void => step();
+      if (body.errored) return settle(body.errored);
+      if (body.destroyed) return settle(new StorageError('Aborted', 'data connection closed before the upload began'));
+      body.on('fillable', pump).once('error', settle).once('close', onClose);
+      step();
     });
   }
 

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { HttpResponse, type HttpRequest } from '@smithy/core/transport';
+import { buildQueryString } from '@smithy/core/protocols';
 import type { HttpHandlerOptions } from '@smithy/types';
 
 export interface UndiciHandlerOptions {
@@ -37,17 +38,11 @@ function asNodeHttpError(error: unknown): unknown {
   return error;
 }
 
+/** The request target exactly as the SDK's node:http handler builds it (sorted, escaped query). */
 function pathWithQuery(request: HttpRequest): string {
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(request.query ?? {})) {
-    const name = encodeURIComponent(key);
-    if (value === null) parts.push(name);
-    else if (Array.isArray(value)) for (const item of value) parts.push(`${name}=${encodeURIComponent(item)}`);
-    else parts.push(`${name}=${encodeURIComponent(value)}`);
-  }
-  const query = parts.length > 0 ? `?${parts.join('&')}` : '';
-  const fragment = request.fragment ? `#${encodeURIComponent(request.fragment)}` : '';
-  return `${request.path}${query}${fragment}`;
+  const query = request.query ? buildQueryString(request.query) : '';
+  const fragment = request.fragment ? `#${request.fragment}` : '';
+  return `${request.path}${query ? `?${query}` : ''}${fragment}`;
 }
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -10,6 +10,10 @@ export type NativeContext = object & { readonly __nativeTlsContext: never };
 export interface NativeEngine {
   /** Feeds ciphertext; returns the plaintext it completed, exactly sized, or null. */
   receive(ciphertext: Uint8Array | null): Buffer | null;
+  /** Feeds ciphertext and decrypts into out[offset..] (what does not fit stays); returns bytes written. */
+  receiveInto(ciphertext: Uint8Array | null, out: Uint8Array, offset: number): number;
+  /** Feeds ciphertext; whether plaintext waits (not taken). */
+  peek(ciphertext: Uint8Array | null): boolean;
   /** Encrypts the chunks into `out` after any pending handshake output; returns the bytes used. */
   encrypt(chunks: readonly Uint8Array[], out: Uint8Array): number;
   /** Ciphertext the engine produced on its own (handshake, tickets, alerts), or null. */

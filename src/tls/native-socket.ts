@@ -9,6 +9,8 @@ import type { TlsSessionRecord } from './sessions.ts';
 /** TLS adds at most this much to a record of 16 KiB (header, nonce, tag, content type). */
 const RECORD_OVERHEAD = 64;
 const RECORD_PLAINTEXT = 16_384;
+/** While filling, TCP is paused once this much ciphertext waits, and resumed below a quarter of it. */
+const FILL_STASH_BYTES = 1024 * 1024;
 /** Output buffers are at least this large, and one is kept for reuse between writes. */
 const OUTPUT_BUFFER_BYTES = 256 * 1024;
 
@@ -23,6 +25,14 @@ export class NativeTlsSocket extends Duplex {
   #waitingForHandshake: Array<() => void> = [];
   /** Plaintext bytes received, as TLSSocket counts them (logs of cut uploads). */
   #plaintextRead = 0;
+  /** Filling the reader's buffers (FillableBody in storage/driver.ts) instead of pushing Buffers. */
+  #filling = false;
+  /** Ciphertext received while filling, not yet given to the engine. */
+  #stash: Buffer[] = [];
+  #stashBytes = 0;
+  /** Plaintext pushed before filling began, handed out first. */
+  #carry: Buffer | undefined;
+  #tcpEnded = false;
   /** The output buffer not in flight, reused by the next write. */
   #spare: Buffer | undefined;
 
@@ -69,6 +79,13 @@ export class NativeTlsSocket extends Duplex {
 
   #onCiphertext(chunk: Buffer): void {
     if (this.destroyed) return;
+    if (this.#filling && this.#secure) {
+      this.#stash.push(chunk);
+      this.#stashBytes += chunk.length;
+      if (this.#stashBytes >= FILL_STASH_BYTES) this.#raw.pause();
+      this.emit('fillable');
+      return;
+    }
     const plaintext = this.#engine.receive(chunk);
     const state = this.#engine.state();
     this.#flushOwnOutput(state);
@@ -76,19 +93,29 @@ export class NativeTlsSocket extends Duplex {
       this.destroy(new Error(this.#engine.error() || 'TLS failed'));
       return;
     }
-    if (!this.#secure && (state & EngineState.handshakeDone) !== 0) {
-      this.#secure = true;
-      this.emit('secure');
-      for (const write of this.#waitingForHandshake.splice(0)) write();
-    }
-    if (plaintext) {
-      this.#plaintextRead += plaintext.length;
-      if (!this.push(plaintext)) this.#raw.pause();
-    }
+    if (!this.#secure && (state & EngineState.handshakeDone) !== 0) this.#becomeSecure();
+    if (plaintext) this.#deliver(plaintext);
     if ((state & EngineState.closeNotify) !== 0 && !this.#closeNotify) {
       this.#closeNotify = true;
       this.push(null);
     }
+  }
+
+  #becomeSecure(): void {
+    this.#secure = true;
+    this.emit('secure');
+    for (const write of this.#waitingForHandshake.splice(0)) write();
+  }
+
+  #deliver(plaintext: Buffer): void {
+    if (this.#filling) {
+      // Came with the end of the handshake: the filling reader takes it first.
+      this.#carry = this.#carry ? Buffer.concat([this.#carry, plaintext]) : plaintext;
+      this.emit('fillable');
+      return;
+    }
+    this.#plaintextRead += plaintext.length;
+    if (!this.push(plaintext)) this.#raw.pause();
   }
 
   #flushOwnOutput(state: number): void {
@@ -105,6 +132,12 @@ export class NativeTlsSocket extends Duplex {
    */
   #onTcpEnd(): void {
     if (this.#closeNotify || this.destroyed) return;
+    if (this.#filling) {
+      // The close_notify may still wait in the stash: fillState() decides once it is read.
+      this.#tcpEnded = true;
+      this.emit('fillable');
+      return;
+    }
     if (this.#finishing || this.writableFinished) {
       this.push(null);
       return;
@@ -113,7 +146,80 @@ export class NativeTlsSocket extends Duplex {
   }
 
   override _read(): void {
-    this.#raw.resume();
+    if (!this.#filling) this.#raw.resume();
+  }
+
+  /** FillableBody: decrypts what arrived straight into `target` from `offset`. */
+  fill(target: Buffer, offset: number): number {
+    this.#startFilling();
+    let written = 0;
+    if (this.#carry) {
+      const copied = this.#carry.copy(target, offset);
+      written += copied;
+      this.#carry = copied === this.#carry.length ? undefined : this.#carry.subarray(copied);
+    }
+    while (offset + written < target.length && !this.destroyed) {
+      const chunk = this.#takeStashed();
+      const n = this.#engine.receiveInto(chunk, target, offset + written);
+      written += n;
+      if (!this.#afterEngineCall()) break;
+      if (chunk === null && n === 0) break;
+    }
+    this.#plaintextRead += written;
+    if (this.#stashBytes < FILL_STASH_BYTES / 4 && !this.destroyed) this.#raw.resume();
+    return written;
+  }
+
+  /** FillableBody: whether bytes wait, the body ended cleanly, or neither yet. */
+  fillState(): 'data' | 'end' | 'none' {
+    this.#startFilling();
+    if (this.#carry) return 'data';
+    while (!this.destroyed) {
+      const chunk = this.#takeStashed();
+      const waiting = this.#engine.peek(chunk);
+      if (!this.#afterEngineCall()) break;
+      if (waiting) return 'data';
+      if (chunk === null) break;
+    }
+    if (this.#closeNotify) return 'end';
+    if (this.#tcpEnded && !this.destroyed) this.destroy(new Error('data connection ended without TLS close_notify'));
+    if (this.#stashBytes < FILL_STASH_BYTES / 4 && !this.destroyed) this.#raw.resume();
+    return 'none';
+  }
+
+  #startFilling(): void {
+    if (this.#filling) return;
+    this.#filling = true;
+    // Plaintext already pushed (it came before the upload began) is handed out first.
+    const buffered: unknown = this.readableLength > 0 ? this.read() : null;
+    if (Buffer.isBuffer(buffered)) this.#carry = buffered;
+    // Flowing with no 'data' listener: nothing is pushed any more, but the end is still emitted.
+    this.resume();
+  }
+
+  #takeStashed(): Buffer | null {
+    const chunk = this.#stash.shift();
+    if (chunk === undefined) return null;
+    this.#stashBytes -= chunk.length;
+    return chunk;
+  }
+
+  /** After the engine read while filling: its output sent, a failure or close_notify noted; false to stop. */
+  #afterEngineCall(): boolean {
+    const state = this.#engine.state();
+    this.#flushOwnOutput(state);
+    if ((state & EngineState.failed) !== 0) {
+      this.destroy(new Error(this.#engine.error() || 'TLS failed'));
+      return false;
+    }
+    if ((state & EngineState.closeNotify) !== 0) {
+      if (!this.#closeNotify) {
+        this.#closeNotify = true;
+        this.push(null);
+      }
+      return false;
+    }
+    return true;
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {

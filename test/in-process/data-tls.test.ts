@@ -12,6 +12,7 @@ import { parseConfig } from '../../src/config.ts';
 import { createServerContext, newSessionBinding, wrapServerSocket } from '../../src/tls/context.ts';
 import { DataTls, type DataTlsEngine, type SecureDataSocket } from '../../src/tls/data-tls.ts';
 import { nativeTlsAvailable, nativeTlsProblem } from '../../src/tls/native-engine.ts';
+import { NativeTlsSocket } from '../../src/tls/native-socket.ts';
 import type { TlsSessionRecord } from '../../src/tls/sessions.ts';
 
 const engines: DataTlsEngine[] = ['node', 'native'];
@@ -176,3 +177,67 @@ for (const engine of engines) {
     });
   }
 }
+
+/** Reads a FillableBody (the native engine) as the S3 upload does: into fixed buffers, until 'end'. */
+async function fillAll(body: NativeTlsSocket, partSize: number): Promise<{ digest: string; bytes: number; error: Error | undefined }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const part = Buffer.alloc(partSize);
+  let filled = 0;
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (error: Error | undefined): void => {
+      if (done) return;
+      done = true;
+      hash.update(part.subarray(0, filled));
+      resolve({ digest: error ? '' : hash.digest('hex'), bytes, error });
+    };
+    const step = (): void => {
+      for (;;) {
+        if (filled === part.length) {
+          hash.update(part);
+          filled = 0;
+        }
+        const n = body.fill(part, filled);
+        filled += n;
+        bytes += n;
+        if (n > 0) continue;
+        if (body.fillState() === 'end') return finish(undefined);
+        return;
+      }
+    };
+    body.on('fillable', step).once('error', (error: Error) => finish(error));
+    step();
+  });
+}
+
+t.test('native engine: an upload filled straight into part buffers, whole and cut', async (t) => {
+  if (!nativeTlsAvailable()) return t.fail('native engine not built');
+  const dataTls = new DataTls(material, 'native');
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const payload = randomBytes(3 * 1024 * 1024 + 4097);
+    // Part sizes that split records and TCP reads anywhere.
+    for (const partSize of [1_000_003, 65_536, 7]) {
+      const small = partSize === 7 ? payload.subarray(0, 40_000) : payload;
+      const up = await connect(dataTls, newSessionBinding(), { minVersion: version, maxVersion: version });
+      t.ok(up.server instanceof NativeTlsSocket);
+      // Some bytes arrive before the reader starts filling: they come first.
+      up.client.write(small.subarray(0, 1000));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const filled = fillAll(up.server as NativeTlsSocket, partSize);
+      for (let offset = 1000; offset < small.length; offset += 50_001) up.client.write(small.subarray(offset, offset + 50_001));
+      up.client.end();
+      const got = await filled;
+      t.equal(got.error, undefined, `${version}, parts of ${partSize}: ends after close_notify`);
+      t.equal(got.digest, sha256(small), `${version}, parts of ${partSize}: byte-identical`);
+      up.server.destroy();
+    }
+    const cut = await connect(dataTls, newSessionBinding(), { minVersion: version, maxVersion: version });
+    const cutFill = fillAll(cut.server as NativeTlsSocket, 65_536);
+    cut.client.write(payload.subarray(0, 200_000));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    cut.clientRaw.end();
+    t.match((await cutFill).error?.message ?? '', /close_notify/, `${version}: a TCP end without close_notify fails the fill`);
+    cut.clientRaw.destroy();
+  }
+});
