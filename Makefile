@@ -21,6 +21,9 @@ install: node_modules/.install-stamp
 build: install native
 	tsc -p tsconfig.json
 
+# make test needs the engine it tests: a failed build fails the run.
+test: export NATIVE_REQUIRED := 1
+
 # The data connections' TLS engine (native/), from source against the headers of the Node in
 # node_modules, offline. Without it the gateway serves data TLS with Node's (said once in the log);
 # NATIVE_REQUIRED=1 makes a failed build fatal.
@@ -46,13 +49,16 @@ lint: install
 test-deps:
 	bash scripts/install-test-deps.sh
 
-# Lints first (seconds), then starts radosgw, runs every test against it and the embedded store, and
-# always stops it.
+# Lints first (seconds), then starts radosgw, runs every test against it and the embedded store (data
+# connections on the native TLS engine), then the data-plane tests again on Node's TLS, and always
+# stops it.
+NODE_TLS_TESTS ?= test/in-process test/integration/clients.test.ts test/integration/security.test.ts test/integration/upload-integrity.test.ts
 test: lint build typecheck test-deps
 	@status=0; \
 	bash scripts/radosgw-start.sh $(RGW_STATE) || { bash scripts/radosgw-stop.sh $(RGW_STATE); exit 1; }; \
 	set -a; source $(RGW_STATE)/env; set +a; \
 	S3FTPD_TEST_REQUIRE_S3=1 tap || status=$$?; \
+	S3FTPD_TEST_REQUIRE_S3=1 S3FTPD_TEST_DATA_TLS_ENGINE=node tap $(NODE_TLS_TESTS) || status=$$?; \
 	bash scripts/radosgw-stop.sh $(RGW_STATE); \
 	exit $$status
 

@@ -13,7 +13,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['control'],
   ['data'],
   ['storage', 'tls', 'metrics'],
-  ['config', 'log', 'paths', 'listing', 'net', 'net-address', 'xferlog'],
+  ['config', 'log', 'paths', 'listing', 'native', 'net', 'net-address', 'xferlog'],
 ];
 
 function filesUnder(dir: string): string[] {

@@ -19,6 +19,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -546,6 +549,45 @@ long bioControl(BIO*, int command, long, void*) {
   }
 }
 
+// allocateHugeBuffer(size) → Buffer | null: memory for upload part buffers, mapped on its own and
+// advised as transparent huge pages. A fresh 8 MiB Buffer costs 2,048 page faults when first
+// written, and in a virtual machine each is expensive (about 3 CPU-s per GiB here); with huge pages
+// it is 4. null when the memory cannot be mapped (the caller allocates as usual).
+constexpr size_t kHugePage = 2 * 1024 * 1024;
+
+struct Mapping {
+  void* base;
+  size_t length;
+};
+
+Napi::Value AllocateHugeBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "allocateHugeBuffer(size)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  int64_t requested = info[0].As<Napi::Number>().Int64Value();
+  if (requested <= 0) return env.Null();
+  size_t size = static_cast<size_t>(requested);
+  // Room to start on a huge-page boundary.
+  size_t length = size + kHugePage;
+  void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return env.Null();
+  auto address = reinterpret_cast<uintptr_t>(base);
+  auto aligned = (address + kHugePage - 1) & ~(static_cast<uintptr_t>(kHugePage) - 1);
+  size_t advised = (length - (aligned - address)) & ~(kHugePage - 1);
+  madvise(reinterpret_cast<void*>(aligned), advised, MADV_HUGEPAGE);
+  auto* mapping = new Mapping{base, length};
+  auto buffer = Napi::Buffer<unsigned char>::New(
+      env, reinterpret_cast<unsigned char*>(aligned), size,
+      [](Napi::Env, unsigned char*, Mapping* owned) {
+        munmap(owned->base, owned->length);
+        delete owned;
+      },
+      mapping);
+  return buffer;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Shared by every thread that loads the addon; set once, read-only afterwards.
   static bool initialised = [] {
@@ -562,6 +604,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   (void)initialised;
   exports.Set("createContext", Napi::Function::New(env, CreateContext));
   exports.Set("Engine", Engine::Define(env));
+  exports.Set("allocateHugeBuffer", Napi::Function::New(env, AllocateHugeBuffer));
   exports.Set("openssl", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));
   return exports;
 }

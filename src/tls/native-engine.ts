@@ -1,6 +1,6 @@
-// Loads native/ (the data connections' TLS engine, built by scripts/build-native.sh) when it is
-// there; undefined otherwise, and the gateway uses Node's TLS for data connections.
-import { createRequire } from 'node:module';
+// The data connections' TLS engine in native/ (loaded by ../native.ts), typed; when it is not
+// there the gateway uses Node's TLS for data connections.
+import { nativeAddon, nativeAddonProblem, type NativeAddon } from '../native.ts';
 import type { TlsMaterial } from './material.ts';
 
 /** An SSL_CTX with the certificate, key and ticket keys; opaque to JS. */
@@ -36,33 +36,22 @@ export const EngineState = {
 
 interface Binding {
   createContext(cert: string, key: string, ticketKeys: Uint8Array, ciphers: string, suites: string, timeoutSeconds: number): NativeContext;
-  Engine: new (context: NativeContext, sessionIdContext: string, known: ReadonlyArray<{ id: Uint8Array; data: Uint8Array }>) => NativeEngine;
-  openssl: string;
+  readonly Engine: new (context: NativeContext, sessionIdContext: string, known: ReadonlyArray<{ id: Uint8Array; data: Uint8Array }>) => NativeEngine;
 }
 
-function load(): { binding: Binding | undefined; problem: string | undefined } {
-  try {
-    const require = createRequire(import.meta.url);
-    // src/tls/ and dist/tls/ are both two levels below the project root.
-    return { binding: require('../../native/build/Release/s3ftpd_tls.node') as Binding, problem: undefined };
-  } catch (error) {
-    return { binding: undefined, problem: error instanceof Error ? error.message.split('\n')[0] : String(error) };
-  }
-}
-
-const loaded = load();
+const binding = nativeAddon as (NativeAddon & Binding) | undefined;
 
 /** Why the engine is not available (not built, or failed to load); undefined when it is. */
-export const nativeTlsProblem: string | undefined = loaded.problem;
+export const nativeTlsProblem: string | undefined = nativeAddonProblem;
 
 export function nativeTlsAvailable(): boolean {
-  return loaded.binding !== undefined;
+  return binding !== undefined;
 }
 
 /** A native context for `material`, with the same TLS policy as createServerContext (context.ts). */
 export function createNativeContext(material: TlsMaterial, ciphers: string, suites: string, timeoutSeconds: number): NativeContext {
-  if (!loaded.binding) throw new Error(`native TLS engine unavailable: ${loaded.problem ?? 'not built'}`);
-  return loaded.binding.createContext(material.cert, material.key, material.ticketKeys, ciphers, suites, timeoutSeconds);
+  if (!binding) throw new Error(`native TLS engine unavailable: ${nativeAddonProblem ?? 'not built'}`);
+  return binding.createContext(material.cert, material.key, material.ticketKeys, ciphers, suites, timeoutSeconds);
 }
 
 export function createNativeEngine(
@@ -70,6 +59,6 @@ export function createNativeEngine(
   sessionIdContext: string,
   known: ReadonlyArray<{ readonly id: Uint8Array; readonly data: Uint8Array }>,
 ): NativeEngine {
-  if (!loaded.binding) throw new Error('native TLS engine unavailable');
-  return new loaded.binding.Engine(context, sessionIdContext, known.map(({ id, data }) => ({ id, data })));
+  if (!binding) throw new Error('native TLS engine unavailable');
+  return new binding.Engine(context, sessionIdContext, known.map(({ id, data }) => ({ id, data })));
 }

@@ -72,6 +72,11 @@ export class NativeTlsSocket extends Duplex {
 
   /** Ends our side, then closes once it is written, as net.Socket's destroySoon. */
   destroySoon(): void {
+    // Before the handshake our end could never be written (close_notify needs a session).
+    if (!this.#secure) {
+      this.destroy();
+      return;
+    }
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
     else this.once('finish', () => this.destroy());

@@ -36,8 +36,8 @@ function passiveRange(): string {
 
 export async function startInProcess(options: InProcessOptions = {}): Promise<InProcessGateway> {
   setLogLevel('error');
-  // S3FTPD_DATA_TLS_ENGINE picks the data connections' TLS engine here too (make test runs both).
-  const engineFromEnv = process.env.S3FTPD_DATA_TLS_ENGINE;
+  // S3FTPD_TEST_DATA_TLS_ENGINE picks the data connections' TLS engine, as for spawned gateways.
+  const engineFromEnv = process.env.S3FTPD_TEST_DATA_TLS_ENGINE;
   const env = engineFromEnv === undefined ? {} : { S3FTPD_DATA_TLS_ENGINE: engineFromEnv };
   const config = parseConfig(['--listen', '127.0.0.1:0', '--pasv-ports', passiveRange(), ...(options.args ?? [])], env);
   material ??= loadTlsMaterial(config);
