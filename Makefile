@@ -58,7 +58,7 @@ test: lint build typecheck test-deps
 	bash scripts/radosgw-start.sh $(RGW_STATE) || { bash scripts/radosgw-stop.sh $(RGW_STATE); exit 1; }; \
 	set -a; source $(RGW_STATE)/env; set +a; \
 	S3FTPD_TEST_REQUIRE_S3=1 tap || status=$$?; \
-	S3FTPD_TEST_REQUIRE_S3=1 S3FTPD_TEST_DATA_TLS_ENGINE=node tap $(NODE_TLS_TESTS) || status=$$?; \
+	S3FTPD_TEST_REQUIRE_S3=1 S3FTPD_TEST_TLS_ENGINE=node tap $(NODE_TLS_TESTS) || status=$$?; \
 	bash scripts/radosgw-stop.sh $(RGW_STATE); \
 	exit $$status
 
@@ -83,7 +83,7 @@ soak: build
 # speed at 1 and 16 transfers and paced (16 x 25 MiB/s each, with the ratio to full speed), on the sink
 # and on that radosgw's https port (RGW_SSL_PORT; the gateway trusts its certificate through
 # NODE_EXTRA_CA_CERTS). BENCH_CURL_ARGS goes to those two runs only, e.g. both data TLS engines side
-# by side: BENCH_CURL_ARGS="--variant node=--data-tls-engine=node --variant native=--data-tls-engine=native".
+# by side: BENCH_CURL_ARGS="--variant node=--tls-engine=node --variant native=--tls-engine=native".
 BENCH_RGW_STATE ?= /tmp/s3ftpd-bench-rgw-$(shell id -u)-$(notdir $(CURDIR))
 BENCH_RGW_PORT ?= 7580
 BENCH_RGW_MON_PORT ?= 6889

@@ -8,7 +8,7 @@
 //
 // Gateway variants run side by side in one job: every --variant gets a gateway of its own (started
 // together, passive range split between them), and each round runs the variants in alternating
-// order, e.g. --variant node=--data-tls-engine=node --variant native=--data-tls-engine=native.
+// order, e.g. --variant node=--tls-engine=node --variant native=--tls-engine=native.
 // Without --s3-endpoint the S3 side is bench/s3-sink.ts; with an https endpoint (radosgw started
 // with RGW_SSL_PORT) the gateway gets NODE_EXTRA_CA_CERTS=--s3-ca.
 import { randomBytes } from 'node:crypto';

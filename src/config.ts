@@ -36,7 +36,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 's3-path-style', boolean: true, default: 'false', help: 'path-style S3 addressing (most self-hosted S3)' },
   { flag: 'tls-cert', help: 'PEM certificate file (default: a generated self-signed one)' },
   { flag: 'tls-key', help: 'PEM private key file' },
-  { flag: 'data-tls-engine', default: 'native', help: "TLS of data connections: native (the engine in native/, when built; else node, said once in the log) or node (Node's TLS)" },
+  { flag: 'tls-engine', default: 'native', help: "TLS of control and data connections: native (the engine in native/, when built; else node, said once in the log) or node (Node's TLS)" },
   { flag: 'tls-session-reuse', default: 'required', help: 'data connections must resume a TLS session: required (their control connection\'s), address (any control connection\'s from the same client address; rclone), optional' },
   { flag: 'allow-clear-data', boolean: true, default: 'false', help: 'allow PROT C (unencrypted data connections)' },
   { flag: 'workers', default: '2', help: 'data-plane worker threads' },
@@ -150,7 +150,7 @@ const schema = z
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
     'tls-session-reuse': z.enum(['required', 'address', 'optional']),
-    'data-tls-engine': z.enum(['native', 'node']),
+    'tls-engine': z.enum(['native', 'node']),
     'allow-clear-data': flagBoolean,
     workers: integer(1, 64),
     'data-dir': z.string().min(1),
@@ -213,7 +213,7 @@ export type Config = Readonly<{
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsSessionReuse: SessionReusePolicy;
-  dataTlsEngine: 'native' | 'node';
+  tlsEngine: 'native' | 'node';
   allowClearData: boolean;
   workers: number;
   dataDir: string;
@@ -342,7 +342,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     tlsCert: v['tls-cert'],
     tlsKey: v['tls-key'],
     tlsSessionReuse: v['tls-session-reuse'],
-    dataTlsEngine: v['data-tls-engine'],
+    tlsEngine: v['tls-engine'],
     allowClearData: v['allow-clear-data'],
     workers: v.workers,
     dataDir: v['data-dir'],

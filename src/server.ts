@@ -5,6 +5,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.ts';
 import { TlsSessionStore } from './tls/sessions.ts';
+import { ServerTls } from './tls/server-tls.ts';
 import { TLS_RELOAD_CHANNEL, type TlsMaterial } from './tls/material.ts';
 import { Session, type ServerContext } from './control/session.ts';
 import { dispatch } from './control/commands.ts';
@@ -63,7 +64,7 @@ function workerDataPlane(config: Config, tls: TlsMaterial): DataPlane {
     logLevel: config.logLevel,
     tls,
     uploadBufferBudget: config.uploadBufferBudget,
-    tlsEngine: config.dataTlsEngine,
+    tlsEngine: config.tlsEngine,
   });
 }
 
@@ -213,11 +214,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const metrics = new Metrics();
   observeStorageCalls(recordS3Call);
   const dataPlane = options.dataPlane ?? workerDataPlane(config, options.tls);
-  let currentMaterial = options.tls;
+  const controlTls = new ServerTls(options.tls, config.tlsEngine);
   let draining = false;
   const context: ServerContext = {
     config,
-    tlsMaterial: () => currentMaterial,
+    tls: controlTls,
     dataPlane,
     // Per binding: one control connection's few sessions, or (address) all of an address's parallel
     // connections (rclone runs 12); enough bindings for every connection allowed.
@@ -242,7 +243,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     implicitAddress: listeners.implicitAddress,
     metricsAddress: metricsServer?.address,
     reloadTls(next: TlsMaterial): void {
-      currentMaterial = next;
+      controlTls.reload(next);
       tlsUpdates.postMessage(next);
       log.info('TLS certificate reloaded');
     },

@@ -80,6 +80,7 @@ int ticketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPH
 }
 
 SSL_SESSION* knownSession(SSL* ssl, const unsigned char* id, int length, int* copy);
+int newSession(SSL* ssl, SSL_SESSION* session);
 
 // createContext(certPem, keyPem, ticketKeys[48], tls12Ciphers, tls13Suites, sessionTimeoutSeconds)
 Napi::Value CreateContext(const Napi::CallbackInfo& info) {
@@ -142,6 +143,7 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
   SSL_CTX_set_timeout(ctx, static_cast<long>(info[5].As<Napi::Number>().Int64Value()));
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
   SSL_CTX_sess_set_get_cb(ctx, knownSession);
+  SSL_CTX_sess_set_new_cb(ctx, newSession);
   if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketKeyCallback) != 1) return fail("ticket keys");
   auto external = Napi::External<Context>::New(env, context, [](Napi::Env, Context* owned) { delete owned; });
   external.TypeTag(&kContextTag);
@@ -168,10 +170,13 @@ class Engine : public Napi::ObjectWrap<Engine> {
                            InstanceMethod<&Engine::Error>("error"),
                            InstanceMethod<&Engine::Protocol>("protocol"),
                            InstanceMethod<&Engine::Free>("free"),
+                           InstanceMethod<&Engine::TakeNewSessions>("takeNewSessions"),
                        });
   }
 
-  // new Engine(context, sessionIdContext, knownSessions: [{ id, data }])
+  // new Engine(context, sessionIdContext, knownSessions: [{ id, data }], control?: boolean). A
+  // control connection's engine records the sessions it makes (for its data connections) and gives
+  // its record buffers back to OpenSSL while idle (SSL_MODE_RELEASE_BUFFERS, as Node's TLS does).
   explicit Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsExternal() || !info[1].IsString() || !info[2].IsArray()) {
@@ -206,6 +211,10 @@ class Engine : public Napi::ObjectWrap<Engine> {
       return;
     }
     SSL_set_ex_data(ssl_, engineIndex, this);
+    if (info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value()) {
+      recordSessions_ = true;
+      SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+    }
     BIO* source = BIO_new(sourceMethod);
     BIO* sink = BIO_new(sinkMethod);
     BIO_set_data(source, this);
@@ -219,6 +228,19 @@ class Engine : public Napi::ObjectWrap<Engine> {
   ~Engine() override { Release(); }
 
   const std::vector<std::pair<std::string, std::string>>& known() const { return known_; }
+
+  // Called by OpenSSL when it made a session (TLS 1.2) or issued a ticket (TLS 1.3).
+  void NoteNewSession(SSL_SESSION* session) {
+    if (!recordSessions_) return;
+    int length = i2d_SSL_SESSION(session, nullptr);
+    if (length <= 0) return;
+    std::string data(static_cast<size_t>(length), '\0');
+    auto* out = reinterpret_cast<unsigned char*>(data.data());
+    if (i2d_SSL_SESSION(session, &out) != length) return;
+    unsigned int idLength = 0;
+    const unsigned char* id = SSL_SESSION_get_id(session, &idLength);
+    newSessions_.push_back({std::string(reinterpret_cast<const char*>(id), idLength), std::move(data)});
+  }
 
   // Called by the source BIO: copies up to `length` ciphertext bytes given by receive().
   size_t ReadInput(char* into, size_t length) {
@@ -248,6 +270,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     kFailed = 4,
     kSessionReused = 8,
     kOutputPending = 16,
+    kNewSessions = 32,
   };
 
   bool Usable(Napi::Env env) {
@@ -462,6 +485,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     if (closeNotify_) state |= kCloseNotify;
     if (failed_) state |= kFailed;
     if (!pending_.empty()) state |= kOutputPending;
+    if (!newSessions_.empty()) state |= kNewSessions;
     return Napi::Number::New(info.Env(), state);
   }
 
@@ -470,6 +494,22 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value Protocol(const Napi::CallbackInfo& info) {
     if (ssl_ == nullptr) return info.Env().Null();
     return Napi::String::New(info.Env(), SSL_get_version(ssl_));
+  }
+
+  // takeNewSessions() → [{ id, data }] | null: sessions made since the last call (control connections).
+  Napi::Value TakeNewSessions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (newSessions_.empty()) return env.Null();
+    auto list = Napi::Array::New(env, newSessions_.size());
+    for (size_t i = 0; i < newSessions_.size(); i += 1) {
+      auto record = Napi::Object::New(env);
+      const auto& [id, data] = newSessions_[i];
+      record.Set("id", Napi::Buffer<unsigned char>::Copy(env, reinterpret_cast<const unsigned char*>(id.data()), id.size()));
+      record.Set("data", Napi::Buffer<unsigned char>::Copy(env, reinterpret_cast<const unsigned char*>(data.data()), data.size()));
+      list.Set(static_cast<uint32_t>(i), record);
+    }
+    newSessions_.clear();
+    return list;
   }
 
   Napi::Value Free(const Napi::CallbackInfo& info) {
@@ -487,6 +527,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
     pending_.shrink_to_fit();
     leftover_.clear();
     known_.clear();
+    newSessions_.clear();
   }
 
   SSL* ssl_ = nullptr;
@@ -501,6 +542,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
   size_t targetUsed_ = 0;
   bool overflowed_ = false;
   std::vector<unsigned char> pending_;
+  bool recordSessions_ = false;
+  std::vector<std::pair<std::string, std::string>> newSessions_;
   bool closeNotify_ = false;
   bool failed_ = false;
   std::string error_;
@@ -517,6 +560,12 @@ SSL_SESSION* knownSession(SSL* ssl, const unsigned char* id, int length, int* co
     return d2i_SSL_SESSION(nullptr, &bytes, static_cast<long>(data.size()));
   }
   return nullptr;
+}
+
+int newSession(SSL* ssl, SSL_SESSION* session) {
+  auto* engine = static_cast<Engine*>(SSL_get_ex_data(ssl, engineIndex));
+  if (engine != nullptr) engine->NoteNewSession(session);
+  return 0;  // not kept: OpenSSL frees its reference
 }
 
 int sourceRead(BIO* bio, char* into, size_t length, size_t* read) {

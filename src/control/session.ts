@@ -1,6 +1,5 @@
 // One control connection: its socket (plain, then TLS after AUTH), line framing, state and replies.
 import type * as net from 'node:net';
-import type * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { DataPlane, PassiveEndpoint } from '../data/data-plane.ts';
@@ -10,8 +9,8 @@ import { driverFor } from '../storage/index.ts';
 import { FtpError, Reply, failureReply, formatReply, type ReplyCode } from './replies.ts';
 import type { LoginGuard } from './login-guard.ts';
 import type { TlsSessionRecord, TlsSessionStore } from '../tls/sessions.ts';
-import { wrapServerSocket, createServerContext, newSessionBinding, addressSessionBinding } from '../tls/context.ts';
-import type { TlsMaterial } from '../tls/material.ts';
+import { newSessionBinding, addressSessionBinding } from '../tls/context.ts';
+import type { SecureSocket, ServerTls } from '../tls/server-tls.ts';
 import { stripTelnet } from './telnet.ts';
 import { plainAddress } from '../net-address.ts';
 import { log } from '../log.ts';
@@ -20,10 +19,14 @@ import type { Metrics } from '../metrics.ts';
 
 export const MAX_LINE_BYTES = 4096;
 
+function isPlainSocket(socket: net.Socket | SecureSocket): socket is net.Socket {
+  return !('getProtocol' in socket);
+}
+
 export interface ServerContext {
   readonly config: Config;
-  /** The current certificate, key and ticket keys (replaced when the certificate is reloaded). */
-  tlsMaterial(): TlsMaterial;
+  /** TLS for control connections, on the chosen engine, with the current certificate. */
+  readonly tls: ServerTls;
   readonly dataPlane: DataPlane;
   /** TLS 1.2 sessions of control connections, by binding, for data connections that resume by id. */
   readonly tlsSessions: TlsSessionStore;
@@ -51,7 +54,7 @@ export class Session {
   readonly server: ServerContext;
   readonly remoteAddress: string;
   readonly localAddress: string;
-  #socket: net.Socket | tls.TLSSocket;
+  #socket: net.Socket | SecureSocket;
   #buffer: Buffer = Buffer.alloc(0);
   #discardingLongLine = false;
   #queue: Promise<void> = Promise.resolve();
@@ -127,13 +130,13 @@ export class Session {
   readonly #onSocketClose = (): void => this.#onClose();
   readonly #closeListeners: Array<() => void> = [];
 
-  #attach(socket: net.Socket | tls.TLSSocket): void {
+  #attach(socket: net.Socket | SecureSocket): void {
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onSocketClose);
   }
 
-  #detach(socket: net.Socket | tls.TLSSocket): void {
+  #detach(socket: net.Socket | SecureSocket): void {
     socket.off('data', this.#onData);
     socket.off('error', this.#onError);
     socket.off('close', this.#onSocketClose);
@@ -222,6 +225,8 @@ export class Session {
   /** Replaces the plain socket with TLS; called right after the 234 reply is written. */
   upgradeToTls(): void {
     const plain = this.#socket;
+    // AUTH refuses a second TLS layer, so this is the TCP socket itself.
+    if (this.tlsActive || !isPlainSocket(plain)) throw new Error('control connection is already TLS');
     this.#detach(plain);
     // Stop the plain socket flowing: bytes already read (a ClientHello that came with a PROXY
     // header) would otherwise be emitted to no listener before TLS takes them from the buffer.
@@ -233,7 +238,7 @@ export class Session {
     const onNew = (record: TlsSessionRecord): void => {
       if (secure.getProtocol() === 'TLSv1.2') this.server.tlsSessions.record(this.tlsBinding, record);
     };
-    const secure = wrapServerSocket(plain, createServerContext(this.server.tlsMaterial(), this.tlsBinding), { onNew });
+    const secure = this.server.tls.control(plain, this.tlsBinding, onNew);
     this.#socket = secure;
     this.tlsActive = true;
     this.#attach(secure);
@@ -241,7 +246,7 @@ export class Session {
   }
 
   get tlsProtocol(): string | undefined {
-    return this.tlsActive ? ((this.#socket as tls.TLSSocket).getProtocol() ?? undefined) : undefined;
+    return this.tlsActive ? ((this.#socket as SecureSocket).getProtocol() ?? undefined) : undefined;
   }
 
   /** Ends the control connection after what was written has been sent. */

@@ -2,7 +2,7 @@
 // phases (passive-task.ts) and the same channel, without Piscina. For the in-process test harness,
 // where handlers run against an in-memory store that only this thread can see.
 import { BroadcastChannel } from 'node:worker_threads';
-import { DataTls, type DataTlsEngine } from '../tls/data-tls.ts';
+import { ServerTls, type TlsEngine } from '../tls/server-tls.ts';
 import { TLS_RELOAD_CHANNEL, type TlsMaterial } from '../tls/material.ts';
 import { partBuffers } from '../storage/part-buffers.ts';
 import { PassivePorts } from './passive-ports.ts';
@@ -16,13 +16,13 @@ export interface InlineDataPlaneOptions {
   readonly acceptTimeoutMs: number;
   readonly stallTimeoutMs: number;
   readonly tls: TlsMaterial;
-  readonly tlsEngine: DataTlsEngine;
+  readonly tlsEngine: TlsEngine;
 }
 
 export class InlineDataPlane implements DataPlane {
   readonly #options: InlineDataPlaneOptions;
   readonly #ports: PassivePorts;
-  readonly #tls: DataTls;
+  readonly #tls: ServerTls;
   readonly #tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);
   openChannels = 0;
   readonly utilization = 0;
@@ -31,7 +31,7 @@ export class InlineDataPlane implements DataPlane {
   constructor(options: InlineDataPlaneOptions) {
     this.#options = options;
     this.#ports = new PassivePorts(options.pasvLow, options.pasvHigh);
-    this.#tls = new DataTls(options.tls, options.tlsEngine);
+    this.#tls = new ServerTls(options.tls, options.tlsEngine);
     this.#tlsUpdates.onmessage = (event: unknown): void => this.#tls.reload((event as MessageEvent<TlsMaterial>).data);
     this.#tlsUpdates.unref();
   }

@@ -1,7 +1,7 @@
 // What runs once a data connection is secured and its command known: STOR/APPE into storage,
 // RETR from it, and LIST/NLST/MLSD pages as they arrive.
 import type * as net from 'node:net';
-import type { SecureDataSocket } from '../tls/data-tls.ts';
+import type { SecureSocket } from '../tls/server-tls.ts';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
@@ -9,7 +9,7 @@ import type { StorageDriver } from '../storage/driver.ts';
 import { formatPage } from '../listing.ts';
 import type { TransferCommand } from './messages.ts';
 
-export type DataConnection = net.Socket | SecureDataSocket;
+export type DataConnection = net.Socket | SecureSocket;
 
 /** What a transfer did so far, for its reply and logs also when it fails. */
 export interface Progress {

@@ -4,7 +4,7 @@
 // in-process test harness, on the calling thread (inline-plane.ts).
 import * as net from 'node:net';
 import { once } from 'node:events';
-import type { DataTls, SecureDataSocket } from '../tls/data-tls.ts';
+import type { ServerTls, SecureSocket } from '../tls/server-tls.ts';
 import { driverFor } from '../storage/index.ts';
 import { StorageError } from '../storage/driver.ts';
 import { plainAddress } from '../net-address.ts';
@@ -14,7 +14,7 @@ import type { ConnectionFailure, PassiveTask, TaskResult, ToMain, ToWorker, Tran
 
 /** What the thread running a task provides: TLS for its data connections. */
 export interface TaskEnvironment {
-  readonly tls: DataTls;
+  readonly tls: ServerTls;
 }
 
 /** A phase failed for a reason of its own (not storage's). */
@@ -132,7 +132,7 @@ function accept(server: net.Server, task: PassiveTask, link: ControlLink): Promi
  * so it is wrapped at once with the checking duplex, which serves every command. Bytes that
  * arrived are put back for TLS to read.
  */
-async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, link: ControlLink): Promise<SecureDataSocket> {
+async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, link: ControlLink): Promise<SecureSocket> {
   let stopWatching = (): void => undefined;
   const firstBytes = new Promise<'bytes'>((resolve) => {
     const onData = (chunk: Buffer): void => {
@@ -152,14 +152,14 @@ async function secure(raw: net.Socket, task: PassiveTask, env: TaskEnvironment, 
   raw.pause();
   try {
     const checkEof = first === 'bytes' || first === undefined || first.op === 'store';
-    return env.tls.wrap(raw, { binding: task.tlsBinding, sessions: task.tlsSessions, checkEof });
+    return env.tls.data(raw, { binding: task.tlsBinding, sessions: task.tlsSessions, checkEof });
   } catch (error) {
     throw new PhaseFailure('tls-failed', error instanceof Error ? error.message : String(error));
   }
 }
 
 /** The end of phase 3, awaited only after the 150 reply (ftplib and lftp start TLS after it). */
-async function handshake(socket: SecureDataSocket, task: PassiveTask): Promise<void> {
+async function handshake(socket: SecureSocket, task: PassiveTask): Promise<void> {
   const timer = setTimeout(() => socket.destroy(new Error('TLS handshake timed out')), task.acceptTimeoutMs);
   try {
     await once(socket, 'secure');
@@ -243,7 +243,7 @@ export async function runPassiveTask(task: PassiveTask, env: TaskEnvironment): P
     if (link.abort.signal.aborted) throw new PhaseFailure('cancelled', 'cancelled');
     // Watched from the moment of accept (curl and basic-ftp complete it before sending the
     // command), awaited after the 150 reply.
-    const secured = task.tls ? handshake(socket as SecureDataSocket, task) : Promise.resolve();
+    const secured = task.tls ? handshake(socket as SecureSocket, task) : Promise.resolve();
     secured.catch(() => undefined);
     const command = await awaitCommand(link);
     post({ type: 'started' });

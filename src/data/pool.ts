@@ -2,7 +2,7 @@
 // endpoint (passive-task.ts), many tasks per worker.
 import { Piscina } from 'piscina';
 import type { TlsMaterial } from '../tls/material.ts';
-import type { DataTlsEngine } from '../tls/data-tls.ts';
+import type { TlsEngine } from '../tls/server-tls.ts';
 import { log, type LogLevel } from '../log.ts';
 import { PassivePorts } from './passive-ports.ts';
 import { openPassiveTask } from './passive-channel.ts';
@@ -21,7 +21,7 @@ export interface DataPlaneOptions {
   readonly tls: TlsMaterial;
   /** Bytes of upload part buffers all workers together may hold. */
   readonly uploadBufferBudget: number;
-  readonly tlsEngine: DataTlsEngine;
+  readonly tlsEngine: TlsEngine;
 }
 
 /**

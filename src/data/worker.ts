@@ -2,10 +2,10 @@
 // (renewed when the certificate is reloaded), and runs one passive task per
 // PASV/EPSV (passive-task.ts).
 import { workerData, BroadcastChannel } from 'node:worker_threads';
-import { DataTls, type DataTlsEngine } from '../tls/data-tls.ts';
+import { ServerTls, type TlsEngine } from '../tls/server-tls.ts';
 import { TLS_RELOAD_CHANNEL, type TlsMaterial } from '../tls/material.ts';
 import { setLogLevel, type LogLevel } from '../log.ts';
-import { recordS3Call } from '../metrics.ts';
+import { recordS3Call } from '../metrics/s3-calls.ts';
 import { observeStorageCalls } from '../storage/index.ts';
 import { joinBudget, type BudgetShare } from '../storage/part-buffers.ts';
 import { runPassiveTask } from './passive-task.ts';
@@ -15,14 +15,14 @@ export interface WorkerData {
   readonly tls: TlsMaterial;
   readonly logLevel: LogLevel;
   readonly budget: BudgetShare;
-  readonly tlsEngine: DataTlsEngine;
+  readonly tlsEngine: TlsEngine;
 }
 
 const { tls: initialMaterial, logLevel, budget, tlsEngine } = workerData as WorkerData;
 setLogLevel(logLevel);
 joinBudget(budget);
 observeStorageCalls(recordS3Call);
-const dataTls = new DataTls(initialMaterial, tlsEngine);
+const dataTls = new ServerTls(initialMaterial, tlsEngine);
 
 // SIGHUP on the main thread reloads the certificate; new data connections use the new one.
 const tlsUpdates = new BroadcastChannel(TLS_RELOAD_CHANNEL);

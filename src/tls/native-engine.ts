@@ -18,6 +18,8 @@ export interface NativeEngine {
   encrypt(chunks: readonly Uint8Array[], out: Uint8Array): number;
   /** Ciphertext the engine produced on its own (handshake, tickets, alerts), or null. */
   takeOutput(): Buffer | null;
+  /** Sessions made since the last call (control connections only), or null. */
+  takeNewSessions(): Array<{ id: Buffer; data: Buffer }> | null;
   /** Queues our close_notify. */
   shutdown(): void;
   state(): number;
@@ -32,11 +34,17 @@ export const EngineState = {
   failed: 4,
   sessionReused: 8,
   outputPending: 16,
+  newSessions: 32,
 } as const;
 
 interface Binding {
   createContext(cert: string, key: string, ticketKeys: Uint8Array, ciphers: string, suites: string, timeoutSeconds: number): NativeContext;
-  readonly Engine: new (context: NativeContext, sessionIdContext: string, known: ReadonlyArray<{ id: Uint8Array; data: Uint8Array }>) => NativeEngine;
+  readonly Engine: new (
+    context: NativeContext,
+    sessionIdContext: string,
+    known: ReadonlyArray<{ id: Uint8Array; data: Uint8Array }>,
+    control: boolean,
+  ) => NativeEngine;
 }
 
 const binding = nativeAddon as (NativeAddon & Binding) | undefined;
@@ -58,7 +66,8 @@ export function createNativeEngine(
   context: NativeContext,
   sessionIdContext: string,
   known: ReadonlyArray<{ readonly id: Uint8Array; readonly data: Uint8Array }>,
+  control = false,
 ): NativeEngine {
   if (!binding) throw new Error('native TLS engine unavailable');
-  return new binding.Engine(context, sessionIdContext, known.map(({ id, data }) => ({ id, data })));
+  return new binding.Engine(context, sessionIdContext, known.map(({ id, data }) => ({ id, data })), control);
 }

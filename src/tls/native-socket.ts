@@ -13,6 +13,17 @@ const RECORD_PLAINTEXT = 16_384;
 const FILL_STASH_BYTES = 1024 * 1024;
 /** Output buffers are at least this large, and one is kept for reuse between writes. */
 const OUTPUT_BUFFER_BYTES = 256 * 1024;
+/** A control connection writes a reply at a time: small buffers, none kept while idle. */
+const CONTROL_OUTPUT_BYTES = 2048;
+
+export interface NativeSocketOptions {
+  /**
+   * A control connection: ends its side when the peer's ends (as Node's TLSSocket), keeps no
+   * buffers while idle, and reports the sessions it makes to `onNewSession`.
+   */
+  readonly control?: boolean;
+  readonly onNewSession?: (record: TlsSessionRecord) => void;
+}
 
 export class NativeTlsSocket extends Duplex {
   readonly #raw: net.Socket;
@@ -36,11 +47,18 @@ export class NativeTlsSocket extends Duplex {
   /** The output buffer not in flight, reused by the next write. */
   #spare: Buffer | undefined;
 
-  constructor(raw: net.Socket, context: NativeContext, sessionIdContext: string, known: readonly TlsSessionRecord[] = []) {
-    // Half-open like the TCP socket under it: the caller ends our side (run() in passive-task).
-    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
+  readonly #control: boolean;
+  readonly #onNewSession: ((record: TlsSessionRecord) => void) | undefined;
+
+  constructor(raw: net.Socket, context: NativeContext, sessionIdContext: string, known: readonly TlsSessionRecord[] = [], options: NativeSocketOptions = {}) {
+    // A data connection is half-open like the TCP socket under it: the caller ends our side (run()
+    // in passive-task). A control connection ends with its peer.
+    const control = options.control === true;
+    super({ allowHalfOpen: !control, readableHighWaterMark: control ? 16 * 1024 : 256 * 1024, writableHighWaterMark: control ? 16 * 1024 : 256 * 1024 });
+    this.#control = control;
+    this.#onNewSession = options.onNewSession;
     this.#raw = raw;
-    this.#engine = createNativeEngine(context, sessionIdContext, known);
+    this.#engine = createNativeEngine(context, sessionIdContext, known, control);
     raw.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
     raw.on('end', () => this.#onTcpEnd());
     raw.on('error', (error) => this.destroy(error));
@@ -94,6 +112,7 @@ export class NativeTlsSocket extends Duplex {
     const plaintext = this.#engine.receive(chunk);
     const state = this.#engine.state();
     this.#flushOwnOutput(state);
+    if ((state & EngineState.newSessions) !== 0) this.#reportNewSessions();
     if ((state & EngineState.failed) !== 0) {
       this.destroy(new Error(this.#engine.error() || 'TLS failed'));
       return;
@@ -104,6 +123,10 @@ export class NativeTlsSocket extends Duplex {
       this.#closeNotify = true;
       this.push(null);
     }
+  }
+
+  #reportNewSessions(): void {
+    for (const { id, data } of this.#engine.takeNewSessions() ?? []) this.#onNewSession?.({ id: new Uint8Array(id), data: new Uint8Array(data) });
   }
 
   #becomeSecure(): void {
@@ -264,7 +287,7 @@ export class NativeTlsSocket extends Duplex {
     const needed = plaintext + (Math.ceil(plaintext / RECORD_PLAINTEXT) + chunks.length + 1) * RECORD_OVERHEAD + this.#pendingOutputAllowance();
     let out = this.#spare;
     this.#spare = undefined;
-    if (!out || out.length < needed) out = Buffer.allocUnsafeSlow(Math.max(needed, OUTPUT_BUFFER_BYTES));
+    if (!out || out.length < needed) out = this.#control ? Buffer.allocUnsafe(Math.max(needed, CONTROL_OUTPUT_BYTES)) : Buffer.allocUnsafeSlow(Math.max(needed, OUTPUT_BUFFER_BYTES));
     let used: number;
     try {
       used = this.#engine.encrypt(chunks, out);
@@ -274,7 +297,7 @@ export class NativeTlsSocket extends Duplex {
     }
     const buffer = out;
     this.#raw.write(buffer.subarray(0, used), (error) => {
-      if (buffer.length <= 4 * OUTPUT_BUFFER_BYTES) this.#spare = buffer;
+      if (!this.#control && buffer.length <= 4 * OUTPUT_BUFFER_BYTES) this.#spare = buffer;
       // Anything the engine could not fit (never expected) follows in order.
       this.#flushOwnOutput(this.#engine.state());
       callback(error ?? null);

@@ -257,9 +257,9 @@ export async function startGateway(backend: BackendName, options: GatewayOptions
   const args = [process.env.S3FTPD_TEST_GATEWAY ?? path.join(ROOT, 'dist/cli.js')];
   if (!fromFile && !hasFlag(extra, '--listen')) args.push('--listen', '127.0.0.1:0');
   if (!fromFile && !hasFlag(extra, '--workers')) args.push('--workers', '1');
-  // make test runs the data-plane tests a second time on Node's TLS (S3FTPD_TEST_DATA_TLS_ENGINE=node).
-  const engine = process.env.S3FTPD_TEST_DATA_TLS_ENGINE;
-  if (engine !== undefined && !fromFile && !hasFlag(extra, '--data-tls-engine')) args.push('--data-tls-engine', engine);
+  // make test runs the data-plane tests a second time on Node's TLS (S3FTPD_TEST_TLS_ENGINE=node).
+  const engine = process.env.S3FTPD_TEST_TLS_ENGINE;
+  if (engine !== undefined && !fromFile && !hasFlag(extra, '--tls-engine')) args.push('--tls-engine', engine);
   args.push(...extra);
   let dataDir: string | undefined;
   let user: string;

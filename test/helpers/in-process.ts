@@ -36,9 +36,9 @@ function passiveRange(): string {
 
 export async function startInProcess(options: InProcessOptions = {}): Promise<InProcessGateway> {
   setLogLevel('error');
-  // S3FTPD_TEST_DATA_TLS_ENGINE picks the data connections' TLS engine, as for spawned gateways.
-  const engineFromEnv = process.env.S3FTPD_TEST_DATA_TLS_ENGINE;
-  const env = engineFromEnv === undefined ? {} : { S3FTPD_DATA_TLS_ENGINE: engineFromEnv };
+  // S3FTPD_TEST_TLS_ENGINE picks the data connections' TLS engine, as for spawned gateways.
+  const engineFromEnv = process.env.S3FTPD_TEST_TLS_ENGINE;
+  const env = engineFromEnv === undefined ? {} : { S3FTPD_TLS_ENGINE: engineFromEnv };
   const config = parseConfig(['--listen', '127.0.0.1:0', '--pasv-ports', passiveRange(), ...(options.args ?? [])], env);
   material ??= loadTlsMaterial(config);
   const tls = await material;
@@ -51,7 +51,7 @@ export async function startInProcess(options: InProcessOptions = {}): Promise<In
     acceptTimeoutMs: config.acceptTimeoutMs,
     stallTimeoutMs: config.stallTimeoutMs,
     tls,
-    tlsEngine: config.dataTlsEngine,
+    tlsEngine: config.tlsEngine,
   });
   const server = await startServer({
     config,

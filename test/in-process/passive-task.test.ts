@@ -2,7 +2,7 @@
 // control connection's reply and log say what went wrong.
 import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
-import { DataTls } from '../../src/tls/data-tls.ts';
+import { ServerTls } from '../../src/tls/server-tls.ts';
 import { runPassiveTask } from '../../src/data/passive-task.ts';
 import type { PassiveTask, ToMain } from '../../src/data/messages.ts';
 
@@ -32,7 +32,7 @@ function task(overrides: Partial<PassiveTask>): { task: PassiveTask; main: Messa
 }
 
 // These tasks never reach TLS (plain data connections).
-const env = { tls: new DataTls({ cert: '', key: '', ticketKeys: new Uint8Array(48) }, 'node') };
+const env = { tls: new ServerTls({ cert: '', key: '', ticketKeys: new Uint8Array(48) }, 'node') };
 
 t.test('each phase names its own failure', async (t) => {
   // 192.0.2.1 (TEST-NET-1) is on no interface here: listening fails with EADDRNOTAVAIL.

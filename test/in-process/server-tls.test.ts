@@ -1,4 +1,4 @@
-// TLS on data connections, on both engines (tls/data-tls.ts): real Node TLS clients against the
+// TLS on data connections, on both engines (tls/server-tls.ts): real Node TLS clients against the
 // server side over loopback TCP. What must hold for each: the bytes arrive whole both ways, a TCP
 // end without close_notify fails the upload, and a data connection resumes exactly the sessions of
 // its own control connection (TLS 1.3 tickets, TLS 1.2 tickets and TLS 1.2 session ids).
@@ -9,20 +9,20 @@ import { constants, randomBytes, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { loadTlsMaterial, type TlsMaterial } from '../../src/tls/material.ts';
 import { parseConfig } from '../../src/config.ts';
-import { createServerContext, newSessionBinding, wrapServerSocket } from '../../src/tls/context.ts';
-import { DataTls, type DataTlsEngine, type SecureDataSocket } from '../../src/tls/data-tls.ts';
+import { newSessionBinding } from '../../src/tls/context.ts';
+import { ServerTls, type TlsEngine, type SecureSocket } from '../../src/tls/server-tls.ts';
 import { nativeTlsAvailable, nativeTlsProblem } from '../../src/tls/native-engine.ts';
 import { NativeTlsSocket } from '../../src/tls/native-socket.ts';
 import type { TlsSessionRecord } from '../../src/tls/sessions.ts';
 
-const engines: DataTlsEngine[] = ['node', 'native'];
+const engines: TlsEngine[] = ['node', 'native'];
 
 t.test('the native engine is built (scripts/build-native.sh runs in make build)', async (t) => {
   t.ok(nativeTlsAvailable(), `native engine loads (${nativeTlsProblem ?? 'ok'})`);
 });
 
 interface Pair {
-  server: SecureDataSocket;
+  server: SecureSocket;
   client: tls.TLSSocket;
   clientRaw: net.Socket;
 }
@@ -30,7 +30,7 @@ interface Pair {
 let material: TlsMaterial;
 
 /** One data connection: a TCP listener wrapped by `dataTls`, and a Node TLS client to it. */
-async function connect(dataTls: DataTls, binding: string, clientOptions: tls.ConnectionOptions, sessions: readonly TlsSessionRecord[] = []): Promise<Pair> {
+async function connect(dataTls: ServerTls, binding: string, clientOptions: tls.ConnectionOptions, sessions: readonly TlsSessionRecord[] = []): Promise<Pair> {
   const listener = net.createServer({ allowHalfOpen: true });
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
@@ -39,7 +39,7 @@ async function connect(dataTls: DataTls, binding: string, clientOptions: tls.Con
   const clientRaw = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   const [raw] = await accepted;
   listener.close();
-  const server = dataTls.wrap(raw, { binding, sessions, checkEof: true });
+  const server = dataTls.data(raw, { binding, sessions, checkEof: true });
   server.on('error', () => undefined);
   // host as in controlSession(): Node sends SNI "localhost" for a bare socket, and a session is only
   // offered again under the name it was made with.
@@ -76,7 +76,7 @@ for (const engine of engines) {
   for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.test(`${engine} engine, ${version}: upload, download, truncation`, async (t) => {
       if (engine === 'native' && !nativeTlsAvailable()) return t.fail('native engine not built');
-      const dataTls = new DataTls(material, engine);
+      const dataTls = new ServerTls(material, engine);
       t.equal(dataTls.engine, engine);
       const options = { maxVersion: version, minVersion: version };
 
@@ -125,15 +125,17 @@ for (const engine of engines) {
   }
 }
 
-/** A control connection: Node's TLS on `binding`, as control/session.ts does; returns the client's session. */
-async function controlSession(binding: string, clientOptions: tls.ConnectionOptions): Promise<{ session: Buffer; records: TlsSessionRecord[] }> {
+/** A control connection on `controlTls` under `binding`, as control/session.ts makes it; returns the client's session. */
+async function controlSession(controlTls: ServerTls, binding: string, clientOptions: tls.ConnectionOptions): Promise<{ session: Buffer; records: TlsSessionRecord[] }> {
   const records: TlsSessionRecord[] = [];
   const listener = net.createServer();
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
   const { port } = listener.address() as net.AddressInfo;
   listener.on('connection', (raw: net.Socket) => {
-    const secure = wrapServerSocket(raw, createServerContext(material, binding), { onNew: (record) => records.push(record) });
+    const secure = controlTls.control(raw, binding, (record) => {
+      if (secure.getProtocol() === 'TLSv1.2') records.push(record);
+    });
     secure.on('error', () => undefined);
     secure.on('data', () => undefined);
   });
@@ -148,33 +150,39 @@ async function controlSession(binding: string, clientOptions: tls.ConnectionOpti
   return { session: result, records };
 }
 
-for (const engine of engines) {
-  const cases: Array<[string, tls.ConnectionOptions]> = [
-    ['TLS 1.3 ticket', { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }],
-    ['TLS 1.2 ticket', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }],
-    ['TLS 1.2 session id', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET }],
-  ];
-  for (const [name, options] of cases) {
-    t.test(`${engine} engine resumes the control connection's ${name}, and only its own`, async (t) => {
-      if (engine === 'native' && !nativeTlsAvailable()) return t.fail('native engine not built');
-      const dataTls = new DataTls(material, engine);
-      const binding = newSessionBinding();
-      const control = await controlSession(binding, options);
-      const own = await connect(dataTls, binding, { ...options, session: control.session }, control.records);
-      t.equal(own.server.isSessionReused(), true, 'same binding: resumed');
-      t.equal(own.client.isSessionReused(), true);
-      own.client.destroy();
-      own.server.destroy();
-      const other = await connect(dataTls, newSessionBinding(), { ...options, session: control.session }, control.records);
-      t.equal(other.server.isSessionReused(), false, 'another binding: full handshake');
-      other.client.destroy();
-      other.server.destroy();
-      const otherKeys = new DataTls({ ...material, ticketKeys: randomBytes(48) }, engine);
-      const foreign = await connect(otherKeys, binding, { ...options, session: control.session });
-      t.equal(foreign.server.isSessionReused(), false, 'other ticket keys and no recorded session: full handshake');
-      foreign.client.destroy();
-      foreign.server.destroy();
-    });
+// Control and data connections on either engine: a session made by one resumes on the other,
+// under the same binding only (a gateway may mix them during a restart with --tls-engine changed).
+for (const controlEngine of engines) {
+  for (const dataEngine of engines) {
+    const cases: Array<[string, tls.ConnectionOptions]> = [
+      ['TLS 1.3 ticket', { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }],
+      ['TLS 1.2 ticket', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }],
+      ['TLS 1.2 session id', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET }],
+    ];
+    for (const [name, options] of cases) {
+      t.test(`${dataEngine} data connection resumes a ${controlEngine} control connection's ${name}, and only its own`, async (t) => {
+        if (!nativeTlsAvailable()) return t.fail('native engine not built');
+        const controlTls = new ServerTls(material, controlEngine);
+        const dataTls = new ServerTls(material, dataEngine);
+        const binding = newSessionBinding();
+        const control = await controlSession(controlTls, binding, options);
+        if (name.endsWith('session id')) t.ok(control.records.length > 0, 'the control connection recorded its TLS 1.2 session');
+        const own = await connect(dataTls, binding, { ...options, session: control.session }, control.records);
+        t.equal(own.server.isSessionReused(), true, 'same binding: resumed');
+        t.equal(own.client.isSessionReused(), true);
+        own.client.destroy();
+        own.server.destroy();
+        const other = await connect(dataTls, newSessionBinding(), { ...options, session: control.session }, control.records);
+        t.equal(other.server.isSessionReused(), false, 'another binding: full handshake');
+        other.client.destroy();
+        other.server.destroy();
+        const otherKeys = new ServerTls({ ...material, ticketKeys: randomBytes(48) }, dataEngine);
+        const foreign = await connect(otherKeys, binding, { ...options, session: control.session });
+        t.equal(foreign.server.isSessionReused(), false, 'other ticket keys and no recorded session: full handshake');
+        foreign.client.destroy();
+        foreign.server.destroy();
+      });
+    }
   }
 }
 
@@ -213,7 +221,7 @@ async function fillAll(body: NativeTlsSocket, partSize: number): Promise<{ diges
 
 t.test('native engine: an upload filled straight into part buffers, whole and cut', async (t) => {
   if (!nativeTlsAvailable()) return t.fail('native engine not built');
-  const dataTls = new DataTls(material, 'native');
+  const dataTls = new ServerTls(material, 'native');
   for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const payload = randomBytes(3 * 1024 * 1024 + 4097);
     // Part sizes that split records and TCP reads anywhere.
