@@ -1,34 +1,14 @@
 // Prometheus metrics (prom-client) and the /metrics, /healthz and /readyz endpoints. S3 calls made
-// in worker threads are timed there and sent here over a BroadcastChannel in small batches.
+// in worker threads are timed there and sent here in batches (metrics/s3-calls.ts).
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BroadcastChannel } from 'node:worker_threads';
+import type { BroadcastChannel } from 'node:worker_threads';
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { log } from './log.ts';
-import type { StorageCall, StorageCallObserver } from './storage/driver.ts';
+import type { StorageCallObserver } from './storage/driver.ts';
+import { observeS3Calls, recordS3Call } from './metrics/s3-calls.ts';
 
-const S3_METRICS_CHANNEL = 's3ftpd-s3-metrics';
-
-let observeLocally: StorageCallObserver | undefined;
-let pending: StorageCall[] = [];
-let channel: BroadcastChannel | undefined;
-
-/** Records one S3 call: directly on the main thread, batched over the channel from workers. */
-export function recordS3Call(observation: StorageCall): void {
-  if (observeLocally) {
-    observeLocally(observation);
-    return;
-  }
-  pending.push(observation);
-  if (pending.length === 1) {
-    setTimeout(() => {
-      channel ??= new BroadcastChannel(S3_METRICS_CHANNEL);
-      channel.unref();
-      channel.postMessage(pending);
-      pending = [];
-    }, 1000).unref();
-  }
-}
+export { recordS3Call };
 
 export class Metrics {
   readonly registry = new Registry();
@@ -73,12 +53,7 @@ export class Metrics {
       this.s3Latency.observe({ operation }, seconds);
       if (error !== undefined) this.s3Errors.inc({ code: error });
     };
-    observeLocally = observe;
-    this.#channel = new BroadcastChannel(S3_METRICS_CHANNEL);
-    this.#channel.onmessage = (event: unknown): void => {
-      for (const o of (event as MessageEvent<StorageCall[]>).data) observe(o);
-    };
-    this.#channel.unref();
+    this.#channel = observeS3Calls(observe);
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Config } from '../config.ts';
 import type { StorageTarget } from './driver.ts';
-import { verifyS3Credentials } from './s3.ts';
+import { verifyS3Credentials } from './s3-lazy.ts';
 import { loadOrCreateCredentials } from './credentials.ts';
 import { STATE_DIR, sweepTempFiles } from './local.ts';
 import { reviveLeftovers, sweepExpiredPartials } from './local-resume.ts';

@@ -6,7 +6,7 @@
 // a transfer that started with it may still be running (uploads last hours). It goes away once
 // nothing uses it and S3 has closed its idle keep-alive sockets.
 import type { StorageCallObserver, StorageDriver, StorageTarget } from './driver.ts';
-import { S3Storage } from './s3.ts';
+import { LazyS3Storage } from './s3-lazy.ts';
 import { LocalStorage } from './local.ts';
 import { memoryStore } from './memory.ts';
 
@@ -46,7 +46,7 @@ function cacheKey(target: StorageTarget): string {
 function createDriver(target: StorageTarget): StorageDriver {
   switch (target.kind) {
     case 's3':
-      return new S3Storage(target, (call) => callObserver(call));
+      return new LazyS3Storage(target, (call) => callObserver(call));
     case 'local':
       return new LocalStorage(target.dataDir, target.resumeWindowMs);
     case 'memory':

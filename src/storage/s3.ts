@@ -32,6 +32,7 @@ import {
 } from './s3-resume.ts';
 import { partBuffers } from './part-buffers.ts';
 import { UndiciHttpHandler } from './undici-handler.ts';
+import { s3Capabilities } from './s3-lazy.ts';
 import type { Entry } from '../listing.ts';
 import {
   StorageError,
@@ -191,7 +192,7 @@ export class S3Storage implements StorageDriver {
 
   constructor(target: S3Target, observe: StorageCallObserver) {
     this.#target = target;
-    this.capabilities = { append: false, resumableUpload: target.resumeWindowMs !== undefined, rename: false };
+    this.capabilities = s3Capabilities(target);
     this.#resumeOwner = ownerOf(target.accessKeyId);
     this.#client = createS3Client(target, observe);
   }

@@ -4,7 +4,6 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
 
@@ -18,6 +17,8 @@ export interface TlsMaterial {
 }
 
 async function generatePair(): Promise<{ cert: string; key: string }> {
+  // Loaded only to make a certificate (about 7 MiB otherwise held for nothing).
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 's3ftpd' }], {
     keySize: 2048,
     algorithm: 'sha256',
