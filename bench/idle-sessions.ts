@@ -47,7 +47,8 @@ for (let i = 0; i < sessions; i += 50) {
   clients.push(...(await Promise.all(Array.from({ length: Math.min(50, sessions - i) }, () => RawFtp.login('127.0.0.1', port, user, password)))));
   if (i % 500 === 0) process.stderr.write(`${clients.length} sessions, RSS ${rss().toFixed(0)} MiB\n`);
 }
-await new Promise((r) => setTimeout(r, 3000));
+// --settle S: seconds to wait after the last login before measuring (V8 collects idle garbage).
+await new Promise((r) => setTimeout(r, Number(flag('settle', '3')) * 1000));
 const loaded = rss();
 if (metricsAddress) console.log(`main thread before: ${baseHeap}; with sessions: ${await heap()}`);
 console.log(`| idle logged-in TLS sessions | ${sessions} | gateway RSS before ${base.toFixed(0)} MiB, with sessions ${loaded.toFixed(0)} MiB (+${((loaded - base) * 1024 / sessions).toFixed(0)} KiB each) | logins took ${((Date.now() - started) / 1000).toFixed(1)} s |`);

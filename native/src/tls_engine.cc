@@ -29,6 +29,9 @@
 
 namespace {
 
+// Plaintext reads up to this size are copied into a plain Buffer rather than handed over.
+constexpr size_t kCopyBelow = 16 * 1024;
+
 constexpr napi_type_tag kContextTag = {0x5f3a9c1e2b7d4a60ULL, 0x8e41c2d7f09b3a15ULL};
 
 // Ticket keys and the SSL_CTX they serve; owned by a JS External.
@@ -410,6 +413,14 @@ class Engine : public Napi::ObjectWrap<Engine> {
     if (filled == 0) {
       std::free(data);
       return env.Null();
+    }
+    // Small reads (control commands, a download's acknowledgements) are copied into an ordinary
+    // Buffer: an external one costs a finalizer per read and V8 collects those slowly, which held
+    // megabytes of garbage during a burst of logins.
+    if (filled <= kCopyBelow) {
+      auto copy = Napi::Buffer<unsigned char>::Copy(env, data, filled);
+      std::free(data);
+      return copy;
     }
     // Shrinking in place: the Buffer is exactly the plaintext, without a copy.
     auto* exact = static_cast<unsigned char*>(std::realloc(data, filled));

@@ -6,11 +6,11 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Config } from '../config.ts';
 import type { StorageTarget } from './driver.ts';
-import { verifyS3Credentials } from './s3-lazy.ts';
+
 import { loadOrCreateCredentials } from './credentials.ts';
 import { STATE_DIR, sweepTempFiles } from './local.ts';
 import { reviveLeftovers, sweepExpiredPartials } from './local-resume.ts';
-import { storageCallObserver } from './index.ts';
+import { verifyS3Login } from './index.ts';
 import { log } from '../log.ts';
 
 const PARTIAL_SWEEP_MS = 3600_000;
@@ -66,7 +66,7 @@ function openS3Backend(config: Config, endpoint: string): Backend {
         http: config.s3Http,
         resumeWindowMs: resumeWindowOf(config),
       };
-      return (await verifyS3Credentials(target, storageCallObserver())) ? target : undefined;
+      return (await verifyS3Login(target)) ? target : undefined;
     },
   };
   // Any HTTP answer, even 403, means S3 is up; only a network failure or timeout is not.

@@ -61,6 +61,23 @@ function forgetStale(now: number): void {
   }
 }
 
+/**
+ * A login's check of an S3 key pair, made by the driver that will then serve it: one S3 client per
+ * key pair instead of a throw-away one per login (each costs about as much as the check itself).
+ * A refused pair leaves no driver behind.
+ */
+export async function verifyS3Login(target: Extract<StorageTarget, { kind: 's3' }>, now = Date.now()): Promise<boolean> {
+  const key = cacheKey(target);
+  const known = cache.get(key)?.driver;
+  const driver = known instanceof LazyS3Storage ? known : new LazyS3Storage(target, (call) => callObserver(call));
+  if (!(await driver.verifyCredentials())) return false;
+  if (!known) {
+    cache.set(key, { driver, lastUsed: now });
+    forgetStale(now);
+  }
+  return true;
+}
+
 export function driverFor(target: StorageTarget, now = Date.now()): StorageDriver {
   const key = cacheKey(target);
   const entry = cache.get(key);

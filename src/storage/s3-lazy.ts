@@ -16,6 +16,8 @@ import type {
 } from './driver.ts';
 
 type S3Target = Extract<StorageTarget, { kind: 's3' }>;
+/** The real driver, as a type only: s3.ts is loaded on the first call. */
+type S3Driver = InstanceType<(typeof import('./s3.ts'))['S3Storage']>;
 
 /** What an S3 target can do: no append or rename (S3 has neither), resumable when allowed. */
 export function s3Capabilities(target: S3Target): StorageCapabilities {
@@ -26,8 +28,8 @@ export class LazyS3Storage implements StorageDriver {
   readonly capabilities: StorageCapabilities;
   readonly #target: S3Target;
   readonly #observe: StorageCallObserver;
-  #driver: Promise<StorageDriver> | undefined;
-  #loaded: StorageDriver | undefined;
+  #driver: Promise<S3Driver> | undefined;
+  #loaded: S3Driver | undefined;
 
   constructor(target: S3Target, observe: StorageCallObserver) {
     this.capabilities = s3Capabilities(target);
@@ -35,7 +37,7 @@ export class LazyS3Storage implements StorageDriver {
     this.#observe = observe;
   }
 
-  #real(): Promise<StorageDriver> {
+  #real(): Promise<S3Driver> {
     this.#driver ??= import('./s3.ts').then(({ S3Storage }) => {
       this.#loaded = new S3Storage(this.#target, this.#observe);
       return this.#loaded;
@@ -105,13 +107,12 @@ export class LazyS3Storage implements StorageDriver {
     return (await this.#real()).createMarker(bucket, prefix);
   }
 
+  /** Whether the key pair is genuine (s3.ts), checked with this driver's own S3 client. */
+  async verifyCredentials(): Promise<boolean> {
+    return (await this.#real()).verifyCredentials();
+  }
+
   close(): void {
     this.#loaded?.close();
   }
-}
-
-/** Checks a key pair with S3 (s3.ts verifyS3Credentials), loading the SDK for it. */
-export async function verifyS3Credentials(target: S3Target, observe: StorageCallObserver): Promise<boolean> {
-  const s3 = await import('./s3.ts');
-  return s3.verifyS3Credentials(target, observe);
 }

@@ -167,10 +167,9 @@ export function createS3Client(target: S3Target, observe: StorageCallObserver): 
 }
 
 /** Asks S3 whether the key pair is genuine: a denied ListBuckets still proves the key exists. */
-export async function verifyS3Credentials(target: S3Target, observe: StorageCallObserver): Promise<boolean> {
-  const client = createS3Client(target, observe);
+async function verifyCredentials(client: S3Client, timeoutMs: number): Promise<boolean> {
   try {
-    await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(target.requestTimeoutMs) });
+    await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(timeoutMs) });
     return true;
   } catch (error) {
     const mapped = toStorageError(error);
@@ -178,8 +177,6 @@ export async function verifyS3Credentials(target: S3Target, observe: StorageCall
     if (mapped.kind === 'InvalidCredentials') return false;
     // Anything else says nothing about the key: the login is not counted as failed (no ban).
     throw mapped.kind === 'Aborted' ? new StorageError('Unavailable', 'S3 did not answer in time') : mapped;
-  } finally {
-    client.destroy();
   }
 }
 
@@ -195,6 +192,11 @@ export class S3Storage implements StorageDriver {
     this.capabilities = s3Capabilities(target);
     this.#resumeOwner = ownerOf(target.accessKeyId);
     this.#client = createS3Client(target, observe);
+  }
+
+  /** Whether the key pair is genuine (a login), with the client that will then serve it. */
+  verifyCredentials(): Promise<boolean> {
+    return verifyCredentials(this.#client, this.#target.requestTimeoutMs);
   }
 
   async #send<T>(operation: () => Promise<T>): Promise<T> {
