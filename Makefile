@@ -82,15 +82,16 @@ soak: build
 # The client rows of issue 11 (bench/curl-transfer.ts): curl 7.88 processes and the bench client, full
 # speed at 1 and 16 transfers and paced (16 x 25 MiB/s each, with the ratio to full speed), on the sink
 # and on that radosgw's https port (RGW_SSL_PORT; the gateway trusts its certificate through
-# NODE_EXTRA_CA_CERTS), each with both TLS engines side by side (native/ and Node's); BENCH_CURL_ARGS
-# goes to those two runs only (later flags win, e.g. "--runs 1 --total 128MiB"). The idle sessions
-# are measured on both engines too.
+# NODE_EXTRA_CA_CERTS), each with both TLS engines side by side (native/ and Node's). BENCH_CURL_ARGS
+# replaces the defaults of both runs (--runs 3), BENCH_CURL_HTTPS_ARGS those of the https run (adds
+# --total 512MiB). The idle sessions are measured on both engines too.
 BENCH_RGW_STATE ?= /tmp/s3ftpd-bench-rgw-$(shell id -u)-$(notdir $(CURDIR))
 BENCH_RGW_PORT ?= 7580
 BENCH_RGW_MON_PORT ?= 6889
 BENCH_RGW_SSL_PORT ?= 7581
 BENCH_ENGINES = --variant node=--tls-engine=node --variant native=--tls-engine=native
-BENCH_CURL_ARGS ?=
+BENCH_CURL_ARGS ?= --runs 3
+BENCH_CURL_HTTPS_ARGS ?= $(BENCH_CURL_ARGS) --total 512MiB
 BENCH_GATEWAY ?=
 BENCH_GW = $(or $(BENCH_GATEWAY),dist/cli.js)
 BENCH_CHART ?= bench/throughput.svg
@@ -104,13 +105,13 @@ bench: $(if $(BENCH_GATEWAY),install,build)
 	$(NODE) bench/port-range.ts --gateway $(BENCH_GW) --transfers 500 --rounds 5; \
 	$(NODE) bench/http-load.ts --gateway $(BENCH_GW) --seconds 5; \
 	$(NODE) bench/small-files.ts --seconds 8; \
-	$(NODE) bench/curl-transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --clients curl,bench --runs 3 $(BENCH_ENGINES) --json bench/out/curl-sink.json $(BENCH_CURL_ARGS); \
+	$(NODE) bench/curl-transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --clients curl,bench $(BENCH_ENGINES) --json bench/out/curl-sink.json $(BENCH_CURL_ARGS); \
 	RGW_OBJECTSTORE=bluestore RGW_PORT=$(BENCH_RGW_PORT) RGW_MON_PORT=$(BENCH_RGW_MON_PORT) RGW_SSL_PORT=$(BENCH_RGW_SSL_PORT) \
 	  bash scripts/radosgw-start.sh $(BENCH_RGW_STATE); \
 	set -a; source $(BENCH_RGW_STATE)/env; set +a; \
 	$(NODE) bench/transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --runs 3 --s3-endpoint "$$S3FTPD_TEST_S3_ENDPOINT" --json bench/out/radosgw.json $(BENCH_ARGS); \
-	$(NODE) bench/curl-transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --clients curl,bench --runs 3 --total 512MiB \
-	  --s3-endpoint "$$S3FTPD_TEST_S3_HTTPS_ENDPOINT" --s3-ca "$$S3FTPD_TEST_S3_CA" $(BENCH_ENGINES) --json bench/out/curl-https.json $(BENCH_CURL_ARGS); \
+	$(NODE) bench/curl-transfer.ts --gateway $(BENCH_GW) $(foreach flag,$(GATEWAY_NODE_FLAGS),--gateway-node-arg=$(flag)) --clients curl,bench \
+	  --s3-endpoint "$$S3FTPD_TEST_S3_HTTPS_ENDPOINT" --s3-ca "$$S3FTPD_TEST_S3_CA" $(BENCH_ENGINES) --json bench/out/curl-https.json $(BENCH_CURL_HTTPS_ARGS); \
 	for engine in node native; do NODE_OPTIONS="$(GATEWAY_NODE_FLAGS)" $(NODE) bench/idle-sessions.ts --sessions 2000 --settle 30 --gateway $(BENCH_GW) --gateway-arg=--tls-engine=$$engine; done
 
 clean:

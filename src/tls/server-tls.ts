@@ -3,6 +3,7 @@
 // where a data transfer needs it. One per thread (the main thread's for control connections, each
 // data worker's); SIGHUP's new certificate reaches it by reload().
 import type * as net from 'node:net';
+import { isMainThread } from 'node:worker_threads';
 import type * as tls from 'node:tls';
 import { NATIVE_POLICY, SecureContextCache, createServerContext, wrapServerSocket } from './context.ts';
 import { wrapWithEofCheck } from './eof.ts';
@@ -33,7 +34,8 @@ let warned = false;
 /** The engine that will serve: native is asked for, but Node's serves when it is not built. */
 export function effectiveEngine(requested: TlsEngine): TlsEngine {
   if (requested === 'node' || nativeTlsAvailable()) return requested;
-  if (!warned) {
+  // Said once, by the main thread: every data worker falls back the same way.
+  if (!warned && isMainThread) {
     warned = true;
     log.warn("native TLS engine not available; connections use Node's TLS", { reason: nativeTlsProblem });
   }
