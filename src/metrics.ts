@@ -6,9 +6,7 @@ import type { BroadcastChannel } from 'node:worker_threads';
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { log } from './log.ts';
 import type { StorageCallObserver } from './storage/driver.ts';
-import { observeS3Calls, recordS3Call } from './metrics/s3-calls.ts';
-
-export { recordS3Call };
+import { observeS3Calls } from './metrics/s3-calls.ts';
 
 export class Metrics {
   readonly registry = new Registry();

@@ -20,7 +20,8 @@ import { log } from './log.ts';
 import { xferLogger } from './xferlog.ts';
 import { plainAddress } from './net-address.ts';
 import { clientAddressOf, parseCidrList } from './net/proxy-protocol.ts';
-import { Metrics, recordS3Call, serveMetrics } from './metrics.ts';
+import { Metrics, serveMetrics } from './metrics.ts';
+import { recordS3Call } from './metrics/s3-calls.ts';
 
 export interface RunningServer {
   readonly address: net.AddressInfo;

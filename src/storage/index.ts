@@ -43,10 +43,14 @@ function cacheKey(target: StorageTarget): string {
   }
 }
 
+function s3Driver(target: Extract<StorageTarget, { kind: 's3' }>): LazyS3Storage {
+  return new LazyS3Storage(target, (call) => callObserver(call));
+}
+
 function createDriver(target: StorageTarget): StorageDriver {
   switch (target.kind) {
     case 's3':
-      return new LazyS3Storage(target, (call) => callObserver(call));
+      return s3Driver(target);
     case 'local':
       return new LocalStorage(target.dataDir, target.resumeWindowMs);
     case 'memory':
@@ -69,22 +73,23 @@ function forgetStale(now: number): void {
 export async function verifyS3Login(target: Extract<StorageTarget, { kind: 's3' }>, now = Date.now()): Promise<boolean> {
   const key = cacheKey(target);
   const known = cache.get(key)?.driver;
-  const driver = known instanceof LazyS3Storage ? known : new LazyS3Storage(target, (call) => callObserver(call));
+  const driver = known instanceof LazyS3Storage ? known : s3Driver(target);
   if (!(await driver.verifyCredentials())) return false;
-  if (!known) {
-    cache.set(key, { driver, lastUsed: now });
-    forgetStale(now);
-  }
+  if (!known) remember(key, driver, now);
   return true;
+}
+
+/** Keeps `driver` as the most recently used one for `key`. */
+function remember(key: string, driver: StorageDriver, now: number): void {
+  cache.delete(key);
+  cache.set(key, { driver, lastUsed: now });
+  forgetStale(now);
 }
 
 export function driverFor(target: StorageTarget, now = Date.now()): StorageDriver {
   const key = cacheKey(target);
-  const entry = cache.get(key);
-  if (entry) cache.delete(key);
-  const driver = entry?.driver ?? createDriver(target);
-  cache.set(key, { driver, lastUsed: now });
-  forgetStale(now);
+  const driver = cache.get(key)?.driver ?? createDriver(target);
+  remember(key, driver, now);
   return driver;
 }
 

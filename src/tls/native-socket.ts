@@ -11,6 +11,8 @@ const RECORD_OVERHEAD = 64;
 const RECORD_PLAINTEXT = 16_384;
 /** While filling, TCP is paused once this much ciphertext waits, and resumed below a quarter of it. */
 const FILL_STASH_BYTES = 1024 * 1024;
+/** What a reader of a connection cut without close_notify fails with (a truncated upload). */
+const CUT_WITHOUT_CLOSE_NOTIFY = 'data connection ended without TLS close_notify';
 /** Output buffers are at least this large, and one is kept for reuse between writes. */
 const OUTPUT_BUFFER_BYTES = 256 * 1024;
 /** A control connection writes a reply at a time: small buffers, none kept while idle. */
@@ -54,7 +56,8 @@ export class NativeTlsSocket extends Duplex {
     // A data connection is half-open like the TCP socket under it: the caller ends our side (run()
     // in passive-task). A control connection ends with its peer.
     const control = options.control === true;
-    super({ allowHalfOpen: !control, readableHighWaterMark: control ? 16 * 1024 : 256 * 1024, writableHighWaterMark: control ? 16 * 1024 : 256 * 1024 });
+    const highWaterMark = control ? 16 * 1024 : 256 * 1024;
+    super({ allowHalfOpen: !control, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark });
     this.#control = control;
     this.#onNewSession = options.onNewSession;
     this.#raw = raw;
@@ -110,23 +113,37 @@ export class NativeTlsSocket extends Duplex {
       return;
     }
     const plaintext = this.#engine.receive(chunk);
+    const state = this.#absorbState();
+    if (state === undefined) return;
+    if (!this.#secure && (state & EngineState.handshakeDone) !== 0) this.#becomeSecure();
+    // The plaintext that came with a close_notify goes out before the end.
+    if (plaintext) this.#deliver(plaintext);
+    this.#noteCloseNotify(state);
+  }
+
+  /**
+   * After every engine read: sends what the engine wrote on its own, reports the sessions it made,
+   * and fails the connection if TLS failed. The state, or undefined once failed.
+   */
+  #absorbState(): number | undefined {
     const state = this.#engine.state();
     this.#flushOwnOutput(state);
-    if ((state & EngineState.newSessions) !== 0) this.#reportNewSessions();
-    if ((state & EngineState.failed) !== 0) {
-      this.destroy(new Error(this.#engine.error() || 'TLS failed'));
-      return;
+    if ((state & EngineState.newSessions) !== 0) {
+      for (const { id, data } of this.#engine.takeNewSessions() ?? []) this.#onNewSession?.({ id: new Uint8Array(id), data: new Uint8Array(data) });
     }
-    if (!this.#secure && (state & EngineState.handshakeDone) !== 0) this.#becomeSecure();
-    if (plaintext) this.#deliver(plaintext);
-    if ((state & EngineState.closeNotify) !== 0 && !this.#closeNotify) {
+    if ((state & EngineState.failed) === 0) return state;
+    this.destroy(new Error(this.#engine.error() || 'TLS failed'));
+    return undefined;
+  }
+
+  /** Ends the readable side once the peer's close_notify came; true when it has. */
+  #noteCloseNotify(state: number): boolean {
+    if ((state & EngineState.closeNotify) === 0) return false;
+    if (!this.#closeNotify) {
       this.#closeNotify = true;
       this.push(null);
     }
-  }
-
-  #reportNewSessions(): void {
-    for (const { id, data } of this.#engine.takeNewSessions() ?? []) this.#onNewSession?.({ id: new Uint8Array(id), data: new Uint8Array(data) });
+    return true;
   }
 
   #becomeSecure(): void {
@@ -170,7 +187,7 @@ export class NativeTlsSocket extends Duplex {
       this.push(null);
       return;
     }
-    this.destroy(new Error('data connection ended without TLS close_notify'));
+    this.destroy(new Error(CUT_WITHOUT_CLOSE_NOTIFY));
   }
 
   override _read(): void {
@@ -194,7 +211,7 @@ export class NativeTlsSocket extends Duplex {
       if (chunk === null && n === 0) break;
     }
     this.#plaintextRead += written;
-    if (this.#stashBytes < FILL_STASH_BYTES / 4 && !this.destroyed) this.#raw.resume();
+    this.#resumeWhenDrained();
     return written;
   }
 
@@ -210,9 +227,14 @@ export class NativeTlsSocket extends Duplex {
       if (chunk === null) break;
     }
     if (this.#closeNotify) return 'end';
-    if (this.#tcpEnded && !this.destroyed) this.destroy(new Error('data connection ended without TLS close_notify'));
-    if (this.#stashBytes < FILL_STASH_BYTES / 4 && !this.destroyed) this.#raw.resume();
+    if (this.#tcpEnded && !this.destroyed) this.destroy(new Error(CUT_WITHOUT_CLOSE_NOTIFY));
+    this.#resumeWhenDrained();
     return 'none';
+  }
+
+  /** While filling, TCP flows again once the stash is down to a quarter. */
+  #resumeWhenDrained(): void {
+    if (this.#stashBytes < FILL_STASH_BYTES / 4 && !this.destroyed) this.#raw.resume();
   }
 
   #startFilling(): void {
@@ -232,22 +254,10 @@ export class NativeTlsSocket extends Duplex {
     return chunk;
   }
 
-  /** After the engine read while filling: its output sent, a failure or close_notify noted; false to stop. */
+  /** After an engine read while filling: false once TLS failed or the close_notify came (stop reading). */
   #afterEngineCall(): boolean {
-    const state = this.#engine.state();
-    this.#flushOwnOutput(state);
-    if ((state & EngineState.failed) !== 0) {
-      this.destroy(new Error(this.#engine.error() || 'TLS failed'));
-      return false;
-    }
-    if ((state & EngineState.closeNotify) !== 0) {
-      if (!this.#closeNotify) {
-        this.#closeNotify = true;
-        this.push(null);
-      }
-      return false;
-    }
-    return true;
+    const state = this.#absorbState();
+    return state !== undefined && !this.#noteCloseNotify(state);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
